@@ -30,3 +30,190 @@ export const inlineBytesMax = 45_000;
  * 4096 inputs is 36 KiB, which fits in a JADD frame with the source.
  */
 export const jobInputsMax = 4096;
+
+/** Bytes asked of the socket per read: one whole maximal frame. */
+export const readChunkBytes = 72 * 1024;
+
+/**
+ * How long to wait for a TCP connection. Loopback and LAN connects take well
+ * under a millisecond; 3 s tolerates a loaded machine yet detects a dead
+ * host before a client gives up.
+ */
+export const connectTimeoutMs = 3_000;
+
+/**
+ * Default limit on one request's reply. Requests that may block (WAIT) pass
+ * their own, longer limit. 30 s covers a server forwarding through a peer
+ * that is being declared dead.
+ */
+export const requestTimeoutMs = 30_000;
+
+/**
+ * Most ring positions (virtual nodes) of one server. 1024 positions per
+ * server balance load to within a few percent; more only slows lookups and
+ * bloats membership messages.
+ */
+export const ringSaltsMax = 1024;
+
+/**
+ * Most entries of one HAVE request (anti-entropy). An entry is about 24
+ * bytes on the wire, so 2000 entries (48 KB) fit in one frame.
+ */
+export const haveEntriesMax = 2000;
+
+/**
+ * Connect timeout between servers. Peers sit on one LAN; a live peer
+ * accepts within milliseconds, so 1 s separates a dead peer from a busy one
+ * without stalling requests for long.
+ */
+export const peerConnectTimeoutMs = 1_000;
+
+/**
+ * Reply timeout between servers. A peer request is one local SQLite
+ * operation on the peer (no further forwarding), so 10 s means the peer is
+ * stuck, not busy.
+ */
+export const peerRequestTimeoutMs = 10_000;
+
+/**
+ * Idle connections kept per peer. Matches the concurrency a server sees
+ * from its clients (tens of connections) without holding hundreds of
+ * sockets open.
+ */
+export const peerIdleConnectionsMax = 16;
+
+/**
+ * Largest job source. A job travels in one frame (JADD, and BADD between
+ * servers with its metadata), which also carries its inputs and, once
+ * finished, its stderr; 16 KiB of source leaves room for both.
+ */
+export const sourceBytesMax = 16 * 1024;
+
+/**
+ * Largest stderr kept with a job. Stored in the job's metadata, which must
+ * fit in one BADD frame with the source and inputs: 8 KiB (about 14 KB
+ * after two base64 passes). Longer stderr keeps its head and tail.
+ */
+export const stderrBytesMax = 8 * 1024;
+
+/**
+ * Salts tried when a hash is taken by a different object. Each probe is a
+ * 1 in 2^32 event in a sparse ring, so 64 failures in a row mean something
+ * is wrong rather than unlucky.
+ */
+export const saltProbesMax = 64;
+
+/**
+ * Leases that may expire before a job is failed as lost. A job that kills
+ * or hangs its runner three times would do it again.
+ */
+export const jobLostMax = 3;
+
+/**
+ * Default lease: a runner must report within this long or its job is
+ * handed out again. It exceeds the default wall-time limit of a job (60 s)
+ * plus time to fetch inputs and upload results.
+ */
+export const leaseMsDefault = 120_000;
+
+/**
+ * Most client connections one server serves at once. Each costs a socket
+ * and a 72 KB read buffer; 1024 covers many runners and clients while
+ * keeping memory under 100 MB.
+ */
+export const connectionsMax = 1024;
+
+/**
+ * A connection with no request for this long is closed: it holds a slot of
+ * `connectionsMax`. Clients reconnect on demand.
+ */
+export const idleMs = 120_000;
+
+/**
+ * A frame that has started arriving must finish within this long: a sender
+ * that stops mid-frame is broken or hostile.
+ */
+export const frameReadMs = 15_000;
+
+/**
+ * How often a server checks its ring neighbours. With two misses to declare
+ * a silent peer dead (a refused connection counts at once), repair starts
+ * within about a second of a crash.
+ */
+export const heartbeatMs = 500;
+
+/** How often waiting jobs whose inputs live elsewhere re-check them. */
+export const readinessSweepMs = 100;
+
+/**
+ * Full anti-entropy pass interval, on top of the pass run at every ring
+ * change. It catches anything a change-triggered pass missed.
+ */
+export const repairIntervalMs = 30_000;
+
+/** Copies sent at once per peer during repair: enough to hide latency. */
+export const repairConcurrency = 8;
+
+/** Longest WAIT a client may ask for: one hour. */
+export const waitMsMax = 3_600_000;
+
+// ---------------------------------------------------------------------------
+// Python sandbox (runner/sandbox/). Defaults for one job; a runner may pass
+// smaller limits, and tests do.
+
+/**
+ * Wall-clock time of one job. A minute covers real batch work on one core and
+ * still frees a runner slot quickly when a job hangs on a lock or a sleep.
+ */
+export const sandboxWallMs = 60_000;
+
+/**
+ * CPU time of one job's interpreter (RLIMIT_CPU, per process). Equal to the
+ * wall limit: a single-threaded job cannot use more CPU than wall time, so the
+ * CPU limit only bites on busy child processes.
+ */
+export const sandboxCpuSeconds = 60;
+
+/**
+ * Memory of one job: address space per process (RLIMIT_AS) and, where a
+ * memory cgroup is available, all processes of the job together. 1 GiB lets
+ * a job hold a sizeable input in memory while 16+ jobs fit on a 24 GiB runner.
+ */
+export const sandboxMemoryBytes = 1024 * 1024 * 1024;
+
+/**
+ * Processes and threads of one job (pids cgroup, or RLIMIT_NPROC when the
+ * runner is not root). 64 allows a multiprocessing pool per core on large
+ * machines and stops a fork bomb long before the host's pid table fills.
+ */
+export const sandboxProcesses = 64;
+
+/**
+ * Standard output of one job, which becomes its output file. It streams to
+ * disk, so the bound protects disk and the ring's storage, not memory: 1 GiB
+ * is a large result that still replicates in reasonable time.
+ */
+export const sandboxStdoutBytesMax = 1024 * 1024 * 1024;
+
+/**
+ * Standard error kept with a job (head and tail, a marker line between). It
+ * is stored in the job record and travels base64-encoded (4/3 larger) in one
+ * 64 KiB frame next to the job's other fields: 16 KiB becomes 21 848
+ * characters, leaving two thirds of the frame for the rest.
+ */
+export const sandboxStderrBytesMax = 16 * 1024;
+
+/**
+ * bubblewrap sandboxes started ahead of time (one interpreter each, blocked
+ * until it receives one job, then discarded). Each idle one holds ~30 MiB
+ * (PyPy) of memory; 4 hides the 15-40 ms start-up of back-to-back jobs on a
+ * 2-core runner with `--jobs 2` and spare for bursts.
+ */
+export const bwrapWarmCount = 4;
+
+/**
+ * Pyodide worker processes kept loaded ahead of time. Each idle one holds
+ * ~150 MiB and took ~2 s of CPU to load, so keep one: it hides the load for
+ * an occasional job without doubling the runner's memory.
+ */
+export const pyodideWarmCount = 1;

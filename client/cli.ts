@@ -1,0 +1,380 @@
+/**
+ * `cloud client …`: upload, submit, wait and fetch from shell scripts.
+ * Every subcommand prints a result on stdout (JSON with `--json`), and on
+ * failure a one-line reason on stderr with a non-zero exit status.
+ *
+ * @module
+ */
+
+import { Command, InvalidArgumentError } from "commander";
+import { CloudError, ComputeCloud, type FileObject } from "./cloud.ts";
+import { parseHash } from "../protocol/hash.ts";
+import { ConnectionError } from "../protocol/connection.ts";
+
+/** Exit statuses: 1 a job or file failed, 2 a usage or input error, 3 unreachable, 4 timeout. */
+export const exitStatus = { failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
+
+interface GlobalOptions {
+  server: string;
+  json?: boolean;
+  timeout: number;
+}
+
+/** Splits `host:port` (port defaults to 11111). */
+export function parseServer(text: string): { host: string; port: number } {
+  const match = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text);
+  const host = match?.[1] || "localhost";
+  const port = Number(match?.[2] ?? 11111);
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port in "${text}"`);
+  return { host, port };
+}
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 1) {
+    throw new InvalidArgumentError("expected a positive integer");
+  }
+  return value;
+}
+
+const encoder = new TextEncoder();
+
+async function print(text: string | Uint8Array): Promise<void> {
+  const bytes = typeof text === "string" ? encoder.encode(text) : text;
+  let offset = 0;
+  while (offset < bytes.length) offset += await Deno.stdout.write(bytes.subarray(offset));
+}
+
+/** Reads a path, or stdin for "-". */
+async function readInput(path: string): Promise<Uint8Array> {
+  if (path !== "-") return await Deno.readFile(path);
+  return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+}
+
+/** A failure to report as one line with an exit status. */
+class Failure extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** Runs `work` with a connected client, turning errors into one line and an exit status. */
+async function withCloud(
+  command: Command,
+  work: (cloud: ComputeCloud, options: GlobalOptions) => Promise<void>,
+): Promise<void> {
+  const options = command.optsWithGlobals() as GlobalOptions;
+  const { host, port } = parseServer(options.server);
+  await Deno.permissions.revoke({ name: "run" });
+  await Deno.permissions.revoke({ name: "ffi" });
+  const cloud = new ComputeCloud(host, port);
+  try {
+    await work(cloud, options);
+  } catch (error) {
+    const [status, message] = describe(error, options.server);
+    console.error(`cloud client: ${message}`);
+    Deno.exitCode = status;
+  } finally {
+    cloud.close();
+  }
+}
+
+function describe(error: unknown, server: string): [number, string] {
+  if (error instanceof Failure) return [error.status, error.message];
+  if (error instanceof CloudError) {
+    if (error.reason === "timeout") return [exitStatus.timeout, error.message];
+    if (error.reason === "failed") return [exitStatus.failed, `failed: ${error.message}`];
+    return [exitStatus.usage, `${error.reason}: ${error.message}`];
+  }
+  if (error instanceof ConnectionError) {
+    const status = error.code === "timeout" ? exitStatus.timeout : exitStatus.unreachable;
+    return [status, `cannot reach ${server}: ${error.message}`];
+  }
+  if (error instanceof Deno.errors.NotFound) return [exitStatus.usage, (error as Error).message];
+  if (error instanceof RangeError) return [exitStatus.usage, error.message];
+  return [exitStatus.usage, (error as Error).message];
+}
+
+function hashArgument(text: string): string {
+  try {
+    parseHash(text);
+  } catch {
+    throw new InvalidArgumentError(`expected a hash of 8 hex digits (got "${text}")`);
+  }
+  return text.toLowerCase().padStart(8, "0");
+}
+
+/** Prints the content of a finished file (or a job's stderr), or fails with its reason. */
+async function fetchInto(
+  file: FileObject,
+  timeoutMs: number,
+  output?: Deno.FsFile,
+): Promise<Uint8Array> {
+  const data = await file.get({ timeoutMs });
+  if (output) {
+    let offset = 0;
+    while (offset < data.length) offset += await output.write(data.subarray(offset));
+  }
+  return data;
+}
+
+/** The `client` subcommand and its subcommands. */
+export function clientCommand(): Command {
+  const client = new Command("client")
+    .description("talk to a ring: upload files, submit jobs, wait for and fetch results")
+    .option(
+      "-s, --server <host:port>",
+      "a server of the ring",
+      Deno.env.get("CLOUD_SERVER") ?? "localhost:11111",
+    )
+    .option("--json", "print results as JSON")
+    .option("-t, --timeout <ms>", "give up waiting after this long", positiveInteger, 600_000);
+
+  client.command("add-string")
+    .description("store a string as a file; prints its hash")
+    .argument("<name>", "file name (no ':')")
+    .argument("<text>", "content")
+    .option("--fresh", "store a distinct object even if an identical one exists")
+    .action((name: string, text: string, options: { fresh?: boolean }, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const file = await cloud.addString(name, text, { fresh: options.fresh ?? false });
+        await print(
+          global.json ? JSON.stringify({ hash: file.hash, name }) + "\n" : `${file.hash}\n`,
+        );
+      })
+    );
+
+  client.command("add-file")
+    .description("store a local file ('-' for stdin); prints its hash")
+    .argument("<name>", "file name in the cloud (no ':')")
+    .argument("<path>", "local file, or - for stdin")
+    .option("--fresh", "store a distinct object even if an identical one exists")
+    .action((name: string, path: string, options: { fresh?: boolean }, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const data = await readInput(path);
+        await Deno.permissions.revoke({ name: "read" });
+        const file = await cloud.addBytes(name, data, { fresh: options.fresh ?? false });
+        await print(
+          global.json
+            ? JSON.stringify({ hash: file.hash, name, size: data.length }) + "\n"
+            : `${file.hash}\n`,
+        );
+      })
+    );
+
+  client.command("add-job")
+    .description(
+      "submit a job, wait for it and print its output; inputs are hashes or name=path (uploaded first)",
+    )
+    .argument("<name>", "job name")
+    .argument("<code>", "Python source file, or - for stdin")
+    .argument("<output>", "name of the output file")
+    .argument("[inputs...]", "input files: a hash, or name=path to upload a local file")
+    .option("--detach", "submit and print the hashes without waiting")
+    .option("--fresh", "run again even if an identical job exists")
+    .action((
+      name: string,
+      code: string,
+      output: string,
+      inputs: string[],
+      options,
+      command: Command,
+    ) =>
+      withCloud(command, async (cloud, global) => {
+        const source = new TextDecoder().decode(await readInput(code));
+        const namespace: (string | FileObject)[] = [];
+        for (const input of inputs) {
+          const equals = input.indexOf("=");
+          if (equals < 0) namespace.push(hashArgument(input));
+          else {namespace.push(
+              await cloud.addBytes(
+                input.slice(0, equals),
+                await Deno.readFile(input.slice(equals + 1)),
+              ),
+            );}
+        }
+        await Deno.permissions.revoke({ name: "read" });
+        const [job, out] = await cloud.addJob(name, source, output, namespace, {
+          fresh: options.fresh ?? false,
+        });
+        if (options.detach) {
+          await print(
+            global.json
+              ? JSON.stringify({ job: job.hash, output: out.hash }) + "\n"
+              : `${job.hash} ${out.hash}\n`,
+          );
+          return;
+        }
+        await reportJob(job, out, global);
+      })
+    );
+
+  client.command("get")
+    .description("wait for a file to complete and print it (a job: its stderr)")
+    .argument("<hash>", "object hash", hashArgument)
+    .option("-o, --output <path>", "write to this file instead of stdout")
+    .action((hash: string, options: { output?: string }, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const file = options.output
+          ? await Deno.open(options.output, { write: true, create: true, truncate: true })
+          : undefined;
+        await Deno.permissions.revoke({ name: "write" });
+        try {
+          const data = await fetchInto(cloud.file(hash), global.timeout, file);
+          if (!file) await print(data);
+        } finally {
+          file?.close();
+        }
+      })
+    );
+
+  client.command("wait")
+    .description("wait until an object is finished; prints its state, fails if it failed")
+    .argument("<hash>", "object hash", hashArgument)
+    .action((hash: string, _options: unknown, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const state = await cloud.file(hash).wait(global.timeout);
+        await print(global.json ? JSON.stringify({ hash, state }) + "\n" : `${state}\n`);
+        if (state === "failed") {
+          const status = await cloud.file(hash).status();
+          throw new Failure(
+            exitStatus.failed,
+            `${hash} failed: ${status.error ?? status.detail ?? status.reason}`,
+          );
+        }
+        if (state !== "complete" && state !== "done") {
+          throw new Failure(
+            exitStatus.timeout,
+            `${hash} is still ${state} after ${global.timeout} ms`,
+          );
+        }
+      })
+    );
+
+  client.command("status")
+    .description("show what the ring knows of an object")
+    .argument("<hash>", "object hash", hashArgument)
+    .action((hash: string, _options: unknown, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const status = await cloud.file(hash).status();
+        if (global.json) return await print(JSON.stringify(status) + "\n");
+        const lines = Object.entries(status).map(([key, value]) =>
+          `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`
+        );
+        await print(lines.join("\n") + "\n");
+      })
+    );
+
+  client.command("servers")
+    .description("list the ring's servers (host port salt)")
+    .action((_options: unknown, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const servers = await cloud.refreshServers();
+        if (global.json) return await print(JSON.stringify(servers) + "\n");
+        await print(
+          servers.map((s) => `${s.host} ${s.port} ${s.salt.toString(16).padStart(8, "0")}`).join(
+            "\n",
+          ) + "\n",
+        );
+      })
+    );
+
+  client.command("info")
+    .description(
+      "inspect servers: ring positions, objects held as owner and replica, view of the ring",
+    )
+    .option("--all", "ask every server of the ring, not only --server")
+    .action((options: { all?: boolean }, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const infos = options.all ? await infoOfAll(cloud, global.timeout) : [await cloud.info()];
+        if (global.json) return await print(JSON.stringify(options.all ? infos : infos[0]) + "\n");
+        await print(infos.map(formatInfo).join("\n") + "\n");
+      })
+    );
+
+  client.command("scenario")
+    .description("the original design's test scenario: two files and a job that prints them")
+    .action((_options: unknown, command: Command) =>
+      withCloud(command, async (cloud, global) => {
+        const f = await cloud.addString("name1", "contents");
+        const g = await cloud.addString("name2", "more contents\n");
+        const code =
+          'for path in ["/net/name1", "/net/name2"]:\n    print(open(path, "r").read())\n';
+        const [job, out] = await cloud.addJob("jobname", code, "outputname", [f, g]);
+        if (!global.json) {
+          await print(`name1 ${f.hash}\nname2 ${g.hash}\njob ${job.hash} output ${out.hash}\n`);
+        }
+        await reportJob(job, out, global);
+      })
+    );
+
+  return client;
+}
+
+async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions): Promise<void> {
+  const state = await job.wait(global.timeout);
+  if (state !== "done" && state !== "failed") {
+    throw new Failure(
+      exitStatus.timeout,
+      `job ${job.hash} is still ${state} after ${global.timeout} ms`,
+    );
+  }
+  const status = await job.status();
+  const stderr = new TextDecoder().decode(await job.get());
+  if (state === "failed") {
+    if (global.json) {
+      await print(JSON.stringify({ ...status, job: job.hash, output: out.hash, stderr }) + "\n");
+    } else if (stderr) console.error(stderr.trimEnd());
+    throw new Failure(
+      exitStatus.failed,
+      `job ${job.hash} failed (${status.reason}): ${status.detail || "see stderr"}`,
+    );
+  }
+  const data = await out.get();
+  if (global.json) {
+    await print(
+      JSON.stringify({
+        job: job.hash,
+        output: out.hash,
+        state,
+        stdout: new TextDecoder().decode(data),
+        stderr,
+      }) + "\n",
+    );
+  } else {
+    await print(data);
+  }
+}
+
+async function infoOfAll(
+  cloud: ComputeCloud,
+  timeoutMs: number,
+): Promise<Record<string, unknown>[]> {
+  const servers = await cloud.refreshServers();
+  const unique = [...new Map(servers.map((s) => [`${s.host}:${s.port}`, s])).values()];
+  return await Promise.all(unique.map(async (server) => {
+    const one = new ComputeCloud(server.host, server.port, {
+      requestTimeoutMs: Math.min(timeoutMs, 10_000),
+    });
+    try {
+      return await one.info();
+    } catch (error) {
+      return { id: `${server.host}:${server.port}`, error: (error as Error).message };
+    } finally {
+      one.close();
+    }
+  }));
+}
+
+function formatInfo(info: Record<string, unknown>): string {
+  if (info.error) return `${info.id}: unreachable (${info.error})`;
+  const objects = info.objects as Record<string, number>;
+  const members = info.members as { id: string; alive: boolean }[];
+  return [
+    `${info.id} (incarnation ${info.incarnation}, ${
+      (info.positions as string[]).length
+    } positions, replicas ${info.replicas})`,
+    `  objects: ${objects.objects} (${objects.owner} as owner, ${objects.replica} as replica, ${objects.stray} to hand over), open jobs ${info.openJobs}`,
+    `  ring: ${members.map((m) => `${m.id}${m.alive ? "" : " (dead)"}`).join(", ")}`,
+  ].join("\n");
+}

@@ -1,0 +1,35 @@
+/**
+ * `cloud`: a distributed Python compute service. One program, three roles:
+ *
+ * ```
+ * cloud server 11111 hostA 11111     # join the ring that hostA:11111 belongs to
+ * cloud runner hostA 11111           # run jobs until none are left
+ * cloud client add-job ...           # upload, submit, wait, fetch
+ * ```
+ *
+ * @module
+ */
+
+import { Command } from "commander";
+import { serverCommand } from "./server/cli.ts";
+import { clientCommand } from "./client/cli.ts";
+
+/** Builds the command line of `cloud`. */
+export function program(): Command {
+  return new Command("cloud")
+    .description(
+      "a distributed Python compute service: servers store files and jobs, runners run them",
+    )
+    .version("0.1.0")
+    .addCommand(serverCommand())
+    .addCommand(clientCommand());
+}
+
+if (import.meta.main) {
+  try {
+    await program().parseAsync(Deno.args, { from: "user" });
+  } catch (error) {
+    console.error(`cloud: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
+}

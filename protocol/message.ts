@@ -1,0 +1,549 @@
+/**
+ * The command vocabulary: `COMMAND{:field}*` requests and `ACK{:field}*` or
+ * `NACK:reason[:detail]` replies, as text inside frames. Pure: no sockets.
+ * docs/PROTOCOL.md is the normative description of every command here.
+ *
+ * @module
+ */
+
+import { formatHash, parseHash } from "./hash.ts";
+import { haveEntriesMax, jobInputsMax, nameBytesMax, ringSaltsMax } from "../limits.ts";
+
+/** A server record of the ring: one (host, port, salt) per ring position. */
+export interface ServerRecord {
+  readonly host: string;
+  readonly port: number;
+  readonly salt: number;
+}
+
+/** A member of the ring as gossiped by MEMB: all its positions and its liveness. */
+export interface MemberRecord {
+  readonly host: string;
+  readonly port: number;
+  /** Bumped by the member itself each time it starts or refutes a death. */
+  readonly incarnation: number;
+  readonly alive: boolean;
+  /** The salts of its ring positions (one per virtual node). */
+  readonly salts: readonly number[];
+}
+
+/** One entry of a HAVE request: an object and how far its state has come. */
+export interface VersionedHash {
+  readonly hash: number;
+  readonly version: number;
+}
+
+/** Every request a server understands. */
+export type Request =
+  | {
+    readonly command: "ADD";
+    readonly name: string;
+    readonly data: Uint8Array;
+    readonly salt?: number;
+  }
+  | {
+    readonly command: "BADD";
+    readonly name: string;
+    readonly salt: number;
+    readonly complete: boolean;
+    readonly metadata: string;
+    readonly data: Uint8Array;
+  }
+  | { readonly command: "GET"; readonly hash: number }
+  | {
+    readonly command: "UPD";
+    readonly hash: number;
+    readonly stdout: Uint8Array;
+    readonly stderr?: Uint8Array;
+    readonly exitCode?: number;
+    readonly reason?: string;
+    readonly detail?: string;
+  }
+  | {
+    readonly command: "JADD";
+    readonly name: string;
+    readonly source: Uint8Array;
+    readonly outputName: string;
+    readonly inputs: readonly number[];
+    readonly salt?: number;
+  }
+  | { readonly command: "GETJ" }
+  | { readonly command: "HAVJ" }
+  | { readonly command: "SADD"; readonly servers: readonly ServerRecord[] }
+  | { readonly command: "GETS" }
+  | { readonly command: "SUCC"; readonly dead?: { readonly host: string; readonly port: number } }
+  | { readonly command: "STOP" }
+  | { readonly command: "STAT"; readonly hash: number }
+  | { readonly command: "WAIT"; readonly hash: number; readonly timeoutMs: number }
+  | { readonly command: "RLSE"; readonly hash: number }
+  | { readonly command: "INFO" }
+  | { readonly command: "PEER"; readonly host: string; readonly port: number }
+  | { readonly command: "MEMB"; readonly members: readonly MemberRecord[] }
+  | { readonly command: "HAVE"; readonly entries: readonly VersionedHash[] }
+  | { readonly command: "PULL"; readonly hash: number; readonly metaOnly: boolean };
+
+/** The command word of a request. */
+export type Command = Request["command"];
+
+/** A reply: ACK with fields, or NACK with a reason and a human detail. */
+export type Reply =
+  | { readonly ok: true; readonly fields: readonly string[] }
+  | { readonly ok: false; readonly reason: string; readonly detail: string };
+
+/** Why a request could not be parsed; becomes `NACK:<reason>:<detail>`. */
+export class ProtocolError extends Error {
+  /** `reason` is a short token (e.g. `fields`, `name`, `base64`). */
+  constructor(readonly reason: string, message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Checks a name: non-empty, at most `nameBytesMax` bytes, no `:` or NUL. */
+export function validateName(name: string, what = "name"): string {
+  if (name.length === 0) throw new ProtocolError("name", `Invalid ${what}: empty`);
+  if (name.includes(":") || name.includes("\0")) {
+    throw new ProtocolError("name", `Invalid ${what}: contains ":" or NUL`);
+  }
+  const bytes = encoder.encode(name).length;
+  if (bytes > nameBytesMax) {
+    throw new ProtocolError(
+      "name",
+      `Invalid ${what}: too long (max ${nameBytesMax} bytes, got ${bytes})`,
+    );
+  }
+  return name;
+}
+
+function hashField(text: string, what: string): number {
+  try {
+    return parseHash(text);
+  } catch {
+    throw new ProtocolError(
+      "hash",
+      `Invalid ${what}: expected 8 hex digits (got "${text.slice(0, 40)}")`,
+    );
+  }
+}
+
+function bytesField(text: string, what: string): Uint8Array {
+  try {
+    return Uint8Array.fromBase64(text);
+  } catch {
+    throw new ProtocolError("base64", `Invalid ${what}: not base64`);
+  }
+}
+
+function integerField(text: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^-?[0-9]{1,16}$/.test(text)) {
+    throw new ProtocolError(
+      "number",
+      `Invalid ${what}: expected a decimal integer (got "${text.slice(0, 40)}")`,
+    );
+  }
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value > max) {
+    throw new ProtocolError("number", `Invalid ${what}: out of range (got ${text})`);
+  }
+  return value;
+}
+
+function portField(text: string): number {
+  const port = integerField(text, "port", 65535);
+  if (port < 1) throw new ProtocolError("number", `Invalid port: out of range (got ${text})`);
+  return port;
+}
+
+function hostField(text: string): string {
+  if (text.length === 0 || text.length > 255 || !/^[A-Za-z0-9.\-_\[\]%]+$/.test(text)) {
+    throw new ProtocolError("host", `Invalid host: "${text.slice(0, 40)}"`);
+  }
+  return text;
+}
+
+function expectFields(command: string, fields: readonly string[], min: number, max: number): void {
+  if (fields.length < min || fields.length > max) {
+    const wanted = min === max
+      ? `${min}`
+      : max === Infinity
+      ? `at least ${min}`
+      : `${min} to ${max}`;
+    throw new ProtocolError(
+      "fields",
+      `Invalid ${command}: expected ${wanted} fields (got ${fields.length})`,
+    );
+  }
+}
+
+function optionalBytes(text: string | undefined, what: string): Uint8Array | undefined {
+  return text === undefined ? undefined : bytesField(text, what);
+}
+
+/** Encodes a request as the text of one frame payload. */
+export function encodeRequest(request: Request): string {
+  switch (request.command) {
+    case "ADD":
+      return join("ADD", request.name, request.data.toBase64(), ...opt(request.salt, formatHash));
+    case "BADD":
+      return join(
+        "BADD",
+        request.name,
+        formatHash(request.salt),
+        request.complete ? "1" : "0",
+        request.metadata,
+        request.data.toBase64(),
+      );
+    case "GET":
+    case "STAT":
+    case "RLSE":
+      return join(request.command, formatHash(request.hash));
+    case "UPD":
+      return encodeUpdate(request);
+    case "JADD":
+      return join(
+        "JADD",
+        request.name,
+        request.source.toBase64(),
+        request.outputName,
+        ...request.inputs.map(formatHash),
+        ...opt(request.salt, (salt) => `salt=${formatHash(salt)}`),
+      );
+    case "GETJ":
+    case "HAVJ":
+    case "GETS":
+    case "STOP":
+    case "INFO":
+      return request.command;
+    case "SADD":
+      return join("SADD", ...request.servers.flatMap(serverFields));
+    case "SUCC":
+      return request.dead ? join("SUCC", request.dead.host, String(request.dead.port)) : "SUCC";
+    case "WAIT":
+      return join("WAIT", formatHash(request.hash), String(request.timeoutMs));
+    case "PEER":
+      return join("PEER", request.host, String(request.port));
+    case "MEMB":
+      return join("MEMB", ...request.members.flatMap(memberFields));
+    case "HAVE":
+      return join(
+        "HAVE",
+        ...request.entries.flatMap((e) => [formatHash(e.hash), String(e.version)]),
+      );
+    case "PULL":
+      return request.metaOnly
+        ? join("PULL", formatHash(request.hash), "meta")
+        : join("PULL", formatHash(request.hash));
+  }
+}
+
+function encodeUpdate(request: Extract<Request, { command: "UPD" }>): string {
+  const fields = [formatHash(request.hash), request.stdout.toBase64()];
+  const tail = [
+    request.stderr?.toBase64(),
+    request.exitCode === undefined ? undefined : String(request.exitCode),
+    request.reason,
+    request.detail === undefined ? undefined : encoder.encode(request.detail).toBase64(),
+  ];
+  let last = tail.length;
+  while (last > 0 && tail[last - 1] === undefined) last--;
+  for (let i = 0; i < last; i++) fields.push(tail[i] ?? "");
+  return join("UPD", ...fields);
+}
+
+function join(...fields: string[]): string {
+  return fields.join(":");
+}
+
+function opt<T>(value: T | undefined, format: (value: T) => string): string[] {
+  return value === undefined ? [] : [format(value)];
+}
+
+/** The fields of one server record. */
+export function serverFields(server: ServerRecord): string[] {
+  return [server.host, String(server.port), formatHash(server.salt)];
+}
+
+/** The fields of one member record. */
+export function memberFields(member: MemberRecord): string[] {
+  return [
+    member.host,
+    String(member.port),
+    String(member.incarnation),
+    member.alive ? "alive" : "dead",
+    member.salts.map(formatHash).join(","),
+  ];
+}
+
+/** Parses `host:port:salt` triples. */
+export function parseServers(fields: readonly string[]): ServerRecord[] {
+  if (fields.length % 3 !== 0) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid server list: ${fields.length} fields is not a multiple of 3`,
+    );
+  }
+  const servers: ServerRecord[] = [];
+  for (let i = 0; i < fields.length; i += 3) {
+    servers.push({
+      host: hostField(fields[i]!),
+      port: portField(fields[i + 1]!),
+      salt: hashField(fields[i + 2]!, "salt"),
+    });
+  }
+  return servers;
+}
+
+function saltList(text: string): number[] {
+  const salts = text.split(",").map((salt) => hashField(salt, "salt"));
+  if (salts.length > ringSaltsMax) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid member: too many salts (max ${ringSaltsMax}, got ${salts.length})`,
+    );
+  }
+  return salts;
+}
+
+/** Parses `host:port:incarnation:alive|dead:salt,salt,…` quintuples. */
+export function parseMembers(fields: readonly string[]): MemberRecord[] {
+  if (fields.length % 5 !== 0) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid member list: ${fields.length} fields is not a multiple of 5`,
+    );
+  }
+  const members: MemberRecord[] = [];
+  for (let i = 0; i < fields.length; i += 5) {
+    const status = fields[i + 3]!;
+    if (status !== "alive" && status !== "dead") {
+      throw new ProtocolError(
+        "fields",
+        `Invalid member status: expected alive or dead (got "${status}")`,
+      );
+    }
+    members.push({
+      host: hostField(fields[i]!),
+      port: portField(fields[i + 1]!),
+      incarnation: integerField(fields[i + 2]!, "incarnation"),
+      alive: status === "alive",
+      salts: saltList(fields[i + 4]!),
+    });
+  }
+  return members;
+}
+
+/**
+ * Decodes a payload's bytes as UTF-8 text.
+ *
+ * @throws {ProtocolError} (`encoding`) when the bytes are not UTF-8.
+ */
+export function decodePayload(payload: Uint8Array): string {
+  try {
+    return decoder.decode(payload);
+  } catch {
+    throw new ProtocolError("encoding", "Invalid request: payload is not UTF-8");
+  }
+}
+
+/**
+ * Parses the text of a request frame.
+ *
+ * @throws {ProtocolError} when the command is unknown or a field is invalid.
+ */
+export function parseRequest(text: string): Request {
+  const fields = text.split(":");
+  const command = fields.shift()!;
+  switch (command) {
+    case "ADD":
+      expectFields(command, fields, 2, 3);
+      return {
+        command,
+        name: validateName(fields[0]!),
+        data: bytesField(fields[1]!, "bytes"),
+        ...(fields[2] === undefined ? {} : { salt: hashField(fields[2], "salt") }),
+      };
+    case "BADD":
+      expectFields(command, fields, 5, 5);
+      if (fields[2] !== "0" && fields[2] !== "1") {
+        throw new ProtocolError(
+          "fields",
+          `Invalid BADD: complete must be 0 or 1 (got "${fields[2]!.slice(0, 40)}")`,
+        );
+      }
+      return {
+        command,
+        name: validateName(fields[0]!),
+        salt: hashField(fields[1]!, "salt"),
+        complete: fields[2] === "1",
+        metadata: fields[3]!,
+        data: bytesField(fields[4]!, "bytes"),
+      };
+    case "GET":
+    case "STAT":
+    case "RLSE":
+      expectFields(command, fields, 1, 1);
+      return { command, hash: hashField(fields[0]!, "hash") };
+    case "UPD":
+      return parseUpdate(fields);
+    case "JADD":
+      return parseJobAdd(fields);
+    case "GETJ":
+    case "HAVJ":
+    case "GETS":
+    case "STOP":
+    case "INFO":
+      expectFields(command, fields, 0, 0);
+      return { command };
+    case "SADD":
+      return { command, servers: parseServers(fields) };
+    case "SUCC":
+      if (fields.length === 0) return { command };
+      expectFields(command, fields, 2, 2);
+      return { command, dead: { host: hostField(fields[0]!), port: portField(fields[1]!) } };
+    case "WAIT":
+      expectFields(command, fields, 2, 2);
+      return {
+        command,
+        hash: hashField(fields[0]!, "hash"),
+        timeoutMs: integerField(fields[1]!, "timeout", 3_600_000),
+      };
+    case "PEER":
+      expectFields(command, fields, 2, 2);
+      return { command, host: hostField(fields[0]!), port: portField(fields[1]!) };
+    case "MEMB":
+      return { command, members: parseMembers(fields) };
+    case "HAVE":
+      return { command, entries: parseVersionedHashes(fields) };
+    case "PULL":
+      expectFields(command, fields, 1, 2);
+      if (fields[1] !== undefined && fields[1] !== "meta") {
+        throw new ProtocolError(
+          "fields",
+          `Invalid PULL: second field must be "meta" (got "${fields[1].slice(0, 40)}")`,
+        );
+      }
+      return { command, hash: hashField(fields[0]!, "hash"), metaOnly: fields[1] === "meta" };
+    default:
+      throw new ProtocolError("unknown-command", `Unknown command: "${command.slice(0, 40)}"`);
+  }
+}
+
+function parseUpdate(fields: string[]): Request {
+  expectFields("UPD", fields, 2, 6);
+  const [hash, stdout, stderr, exitCode, reason, detail] = fields;
+  if (reason !== undefined && reason !== "" && !/^[a-z][a-z-]{0,31}$/.test(reason)) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid UPD: reason must be a lower-case word (got "${reason.slice(0, 40)}")`,
+    );
+  }
+  return {
+    command: "UPD",
+    hash: hashField(hash!, "hash"),
+    stdout: bytesField(stdout!, "stdout"),
+    ...(stderr === undefined ? {} : { stderr: optionalBytes(stderr, "stderr")! }),
+    ...(exitCode === undefined || exitCode === ""
+      ? {}
+      : { exitCode: integerField(exitCode, "exit status") }),
+    ...(reason === undefined || reason === "" ? {} : { reason }),
+    ...(detail === undefined || detail === ""
+      ? {}
+      : { detail: decodePayload(bytesField(detail, "detail")) }),
+  };
+}
+
+function parseJobAdd(fields: string[]): Request {
+  expectFields("JADD", fields, 3, Infinity);
+  const [name, source, outputName, ...rest] = fields;
+  const inputs: number[] = [];
+  let salt: number | undefined;
+  for (const field of rest) {
+    if (field.startsWith("salt=")) {
+      if (salt !== undefined) throw new ProtocolError("fields", "Invalid JADD: salt given twice");
+      salt = hashField(field.slice(5), "salt");
+    } else if (salt !== undefined) {
+      throw new ProtocolError("fields", "Invalid JADD: inputs must come before options");
+    } else {
+      inputs.push(hashField(field, "input hash"));
+    }
+  }
+  if (inputs.length > jobInputsMax) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid JADD: too many inputs (max ${jobInputsMax}, got ${inputs.length})`,
+    );
+  }
+  return {
+    command: "JADD",
+    name: validateName(name!, "job name"),
+    source: bytesField(source!, "source"),
+    outputName: validateName(outputName!, "output name"),
+    inputs,
+    ...(salt === undefined ? {} : { salt }),
+  };
+}
+
+function parseVersionedHashes(fields: readonly string[]): VersionedHash[] {
+  if (fields.length % 2 !== 0) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid HAVE: ${fields.length} fields is not a multiple of 2`,
+    );
+  }
+  const entries: VersionedHash[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    entries.push({
+      hash: hashField(fields[i]!, "hash"),
+      version: integerField(fields[i + 1]!, "version"),
+    });
+  }
+  if (entries.length > haveEntriesMax) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid HAVE: too many entries (max ${haveEntriesMax}, got ${entries.length})`,
+    );
+  }
+  return entries;
+}
+
+/** Encodes a reply as the text of one frame payload. */
+export function encodeReply(reply: Reply): string {
+  if (reply.ok) return ["ACK", ...reply.fields].join(":");
+  return reply.detail === "" ? `NACK:${reply.reason}` : `NACK:${reply.reason}:${reply.detail}`;
+}
+
+/** Shorthand for an ACK reply. */
+export function ack(...fields: string[]): Reply {
+  return { ok: true, fields };
+}
+
+/** Shorthand for a NACK reply; `detail` may contain `:`. */
+export function nack(reason: string, detail = ""): Reply {
+  return { ok: false, reason, detail: detail.replaceAll("\0", " ") };
+}
+
+/**
+ * Parses the text of a reply frame. A NACK's detail is everything after its
+ * reason, `:` included.
+ *
+ * @throws {ProtocolError} when it is neither ACK nor NACK.
+ */
+export function parseReply(text: string): Reply {
+  if (text === "ACK") return { ok: true, fields: [] };
+  if (text.startsWith("ACK:")) return { ok: true, fields: text.slice(4).split(":") };
+  if (text === "NACK") return { ok: false, reason: "unspecified", detail: "" };
+  if (text.startsWith("NACK:")) {
+    const rest = text.slice(5);
+    const colon = rest.indexOf(":");
+    return colon < 0
+      ? { ok: false, reason: rest, detail: "" }
+      : { ok: false, reason: rest.slice(0, colon), detail: rest.slice(colon + 1) };
+  }
+  throw new ProtocolError(
+    "reply",
+    `Invalid reply: expected ACK or NACK (got "${text.slice(0, 40)}")`,
+  );
+}

@@ -1,0 +1,110 @@
+/**
+ * `cloud server [localport [host port]]`: runs one server until SIGINT or
+ * SIGTERM.
+ *
+ * @module
+ */
+
+import { Command, InvalidArgumentError } from "commander";
+import { connectionsMax, leaseMsDefault } from "../limits.ts";
+import { startServer } from "./server.ts";
+
+/** Parses a decimal integer option within bounds (for commander). */
+export function integerOption(min: number, max: number): (text: string) => number {
+  return (text: string) => {
+    const value = Number(text);
+    if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+/** The default data directory of the server on `port`. */
+export function defaultDataDir(port: number): string {
+  const base = Deno.env.get("CLOUD_DATA_DIR") ??
+    (Deno.env.get("XDG_DATA_HOME") ? `${Deno.env.get("XDG_DATA_HOME")}/cloud` : undefined) ??
+    `${Deno.env.get("HOME") ?? "."}/.local/share/cloud`;
+  return `${base}/server-${port}`;
+}
+
+/** The `server` subcommand. */
+export function serverCommand(): Command {
+  return new Command("server")
+    .description(
+      "run a storage server of the ring (default port 11111); with host and port, join their ring",
+    )
+    .argument(
+      "[localport]",
+      "port to listen on (0 picks a free one)",
+      integerOption(0, 65535),
+      11111,
+    )
+    .argument("[host]", "a server of the ring to join")
+    .argument("[port]", "that server's port", integerOption(1, 65535))
+    .option("--listen <address>", "address to listen on", "0.0.0.0")
+    .option(
+      "--advertise <host>",
+      "address others reach this server at (default: this machine's hostname)",
+    )
+    .option(
+      "--data <dir>",
+      "data directory (default: $CLOUD_DATA_DIR/server-<port>, else ~/.local/share/cloud/server-<port>)",
+    )
+    .option(
+      "--replicas <n>",
+      "copies of every object, on distinct servers",
+      integerOption(1, 16),
+      2,
+    )
+    .option("--vnodes <n>", "ring positions of this server", integerOption(1, 1024), 32)
+    .option(
+      "--lease-ms <ms>",
+      "how long a runner holds a job before it is handed out again",
+      integerOption(1000, 86_400_000),
+      leaseMsDefault,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections served at once",
+      integerOption(1, 100_000),
+      connectionsMax,
+    )
+    .option("-q, --quiet", "log nothing but errors")
+    .action(
+      async (localPort: number, host: string | undefined, port: number | undefined, options) => {
+        if (host !== undefined && port === undefined) {
+          throw new InvalidArgumentError("a ring to join needs both host and port");
+        }
+        if (localPort === 0 && !options.data) throw new InvalidArgumentError("port 0 needs --data");
+        const advertise = options.advertise ?? Deno.hostname();
+        const dataDir = options.data ?? defaultDataDir(localPort);
+        await Deno.permissions.revoke({ name: "run" });
+        await Deno.permissions.revoke({ name: "ffi" });
+        const log = options.quiet
+          ? () => {}
+          : (message: string) => console.error(`${new Date().toISOString()} ${message}`);
+        const server = await startServer({
+          port: localPort,
+          listen: options.listen,
+          advertise,
+          dataDir,
+          replicas: options.replicas,
+          vnodes: options.vnodes,
+          leaseMs: options.leaseMs,
+          connectionsMax: options.maxConnections,
+          ...(host !== undefined && port !== undefined ? { join: { host, port } } : {}),
+          log,
+        });
+        console.log(
+          `cloud server listening on ${options.listen}:${server.port} as ${advertise}:${server.port}, data in ${dataDir}`,
+        );
+        const stop = async () => {
+          await server.close();
+          Deno.exit(0);
+        };
+        Deno.addSignalListener("SIGINT", stop);
+        Deno.addSignalListener("SIGTERM", stop);
+      },
+    );
+}

@@ -1,0 +1,135 @@
+/**
+ * Stored objects on the wire: BADD requests and PULL replies carry an
+ * object's name, salt, completeness, metadata (base64 of JSON) and data.
+ * Pure.
+ *
+ * @module
+ */
+
+import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
+import { ProtocolError, type Request } from "../protocol/message.ts";
+import { fileIdentity } from "../protocol/digest.ts";
+import { isTerminal, type ObjectMeta, type StoredObject } from "./objects.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Metadata as it travels: base64 of its JSON. */
+export function encodeMeta(meta: ObjectMeta): string {
+  return encoder.encode(JSON.stringify(meta)).toBase64();
+}
+
+/** The BADD request that copies `object` to another server. */
+export function toBadd(object: StoredObject): Request {
+  return {
+    command: "BADD",
+    name: object.name,
+    salt: object.salt,
+    complete: isTerminal(object.meta),
+    metadata: encodeMeta(object.meta),
+    data: object.data,
+  };
+}
+
+/** The ACK fields of a PULL reply (same layout as BADD's fields). */
+export function toPullFields(object: StoredObject, metaOnly: boolean): string[] {
+  return [
+    object.name,
+    formatHash(object.salt),
+    isTerminal(object.meta) ? "1" : "0",
+    encodeMeta(object.meta),
+    metaOnly ? "" : object.data.toBase64(),
+  ];
+}
+
+/**
+ * Rebuilds an object from BADD fields. Empty metadata (a BADD from a client
+ * of the original design) means a plain file, complete or not as given.
+ *
+ * @throws {ProtocolError} (`metadata`) when the metadata is not valid.
+ */
+export function fromBadd(
+  badd: { name: string; salt: number; complete: boolean; metadata: string; data: Uint8Array },
+): StoredObject {
+  const hash = objectHash(badd.name, badd.salt);
+  if (badd.metadata === "") {
+    return {
+      hash,
+      name: badd.name,
+      salt: badd.salt,
+      data: badd.data,
+      meta: {
+        kind: "file",
+        id: fileIdentity(badd.data),
+        state: badd.complete ? "complete" : "incomplete",
+        size: badd.data.length,
+      },
+    };
+  }
+  const meta = decodeMeta(badd.metadata);
+  if (isTerminal(meta) !== badd.complete) {
+    throw new ProtocolError("metadata", "Invalid BADD: complete bit disagrees with the metadata");
+  }
+  return { hash, name: badd.name, salt: badd.salt, data: badd.data, meta };
+}
+
+/** Rebuilds an object from PULL reply fields. */
+export function fromPullFields(fields: readonly string[]): StoredObject {
+  if (fields.length !== 5) {
+    throw new ProtocolError("fields", `Invalid PULL reply: ${fields.length} fields`);
+  }
+  const [name, salt, complete, metadata, data] = fields as [string, string, string, string, string];
+  return fromBadd({
+    name,
+    salt: parseHash(salt),
+    complete: complete === "1",
+    metadata,
+    data: Uint8Array.fromBase64(data),
+  });
+}
+
+const fileStates = new Set(["incomplete", "complete", "failed"]);
+const jobStates = new Set(["waiting", "ready", "leased", "released", "done", "failed"]);
+
+/**
+ * Decodes and checks metadata.
+ *
+ * @throws {ProtocolError} (`metadata`) when it is not base64 JSON of the right shape.
+ */
+export function decodeMeta(text: string): ObjectMeta {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(Uint8Array.fromBase64(text)));
+  } catch {
+    throw new ProtocolError("metadata", "Invalid metadata: not base64 of JSON");
+  }
+  if (!isMeta(value)) throw new ProtocolError("metadata", "Invalid metadata: wrong shape");
+  return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): boolean {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isMeta(value: unknown): value is ObjectMeta {
+  if (!isRecord(value) || typeof value.id !== "string") return false;
+  if (value.kind === "file") {
+    return fileStates.has(value.state as string) && isCount(value.size);
+  }
+  if (value.kind === "job") {
+    return jobStates.has(value.state as string) && isCount(value.output) &&
+      typeof value.outputName === "string" && isCount(value.outputSalt) &&
+      Array.isArray(value.inputs) &&
+      value.inputs.every((input) =>
+        isRecord(input) && isCount(input.hash) && typeof input.name === "string"
+      ) &&
+      isCount(value.attempt) && isCount(value.lost) && isCount(value.leaseUntilMs) &&
+      isCount(value.createdMs) &&
+      typeof value.stderr === "string" && typeof value.detail === "string";
+  }
+  return false;
+}

@@ -1,0 +1,184 @@
+/**
+ * The accept loop: frames in, replies out, limits on connections, idle time
+ * and slow frames. Nothing a client sends can stop the server: every bad
+ * frame or request gets a NACK (and, when the stream cannot be trusted any
+ * more, a closed connection).
+ *
+ * @module
+ */
+
+import { writeAll } from "../protocol/connection.ts";
+import { encodeFrame, FrameDecoder, FrameError } from "../protocol/frame.ts";
+import {
+  decodePayload,
+  encodeReply,
+  nack,
+  parseRequest,
+  ProtocolError,
+  type Reply,
+} from "../protocol/message.ts";
+import { connectionsMax, frameReadMs, idleMs, readChunkBytes } from "../limits.ts";
+import type { Request } from "../protocol/message.ts";
+import type { Session } from "./node.ts";
+
+/** Whatever serves requests: a server node. */
+export interface RequestHandler {
+  handle(request: Request, session: Session): Promise<Reply>;
+}
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly connectionsMax?: number;
+  readonly idleMs?: number;
+  readonly frameReadMs?: number;
+  readonly log?: (message: string) => void;
+}
+
+/** A listening server; `close()` stops accepting and drops every connection. */
+export interface Listening {
+  readonly port: number;
+  readonly done: Promise<void>;
+  close(): void;
+}
+
+/** Listens for connections and serves each with `node`. */
+export function serve(node: RequestHandler, options: ServeOptions): Listening {
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const connections = new Set<Deno.Conn>();
+  const limit = options.connectionsMax ?? connectionsMax;
+  const log = options.log ?? (() => {});
+  let closing = false;
+  const done = (async () => {
+    for await (const conn of listener) {
+      if (connections.size >= limit) {
+        void refuse(conn, limit);
+        continue;
+      }
+      connections.add(conn);
+      void handleConnection(node, conn, options, log).finally(() => connections.delete(conn));
+    }
+  })().catch((error) => {
+    if (!closing) log(`accept loop stopped: ${(error as Error).message}`);
+  });
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    done,
+    close() {
+      closing = true;
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      for (const conn of connections) closeQuietly(conn);
+    },
+  };
+}
+
+async function refuse(conn: Deno.Conn, limit: number): Promise<void> {
+  try {
+    await writeAll(
+      conn,
+      encodeFrame(encodeReply(nack("busy", `Server is at its limit of ${limit} connections`))),
+    );
+  } catch {
+    // The client went away first.
+  }
+  closeQuietly(conn);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+async function handleConnection(
+  node: RequestHandler,
+  conn: Deno.Conn,
+  options: ServeOptions,
+  log: (message: string) => void,
+): Promise<void> {
+  const decoder = new FrameDecoder();
+  const buffer = new Uint8Array(readChunkBytes);
+  const session: Session = { peer: null };
+  const idleLimitMs = options.idleMs ?? idleMs;
+  const frameLimitMs = options.frameReadMs ?? frameReadMs;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () => closeQuietly(conn),
+      decoder.pendingBytes > 0 ? frameLimitMs : idleLimitMs,
+    );
+  };
+  try {
+    (conn as Deno.TcpConn).setNoDelay?.(true);
+    for (;;) {
+      arm();
+      const count = await conn.read(buffer);
+      if (count === null) return;
+      decoder.push(buffer.subarray(0, count));
+      if (!await drain(node, conn, decoder, session)) return;
+    }
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset)
+    ) {
+      log(`connection error: ${(error as Error).message}`);
+    }
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}
+
+/** Serves every complete frame received; false when the connection must close. */
+async function drain(
+  node: RequestHandler,
+  conn: Deno.Conn,
+  decoder: FrameDecoder,
+  session: Session,
+): Promise<boolean> {
+  for (;;) {
+    let reply: Reply;
+    try {
+      const decoded = decoder.next();
+      if (decoded === null) return true;
+      if (decoded.kind === "bad-checksum") {
+        reply = nack(
+          "checksum",
+          `Checksum mismatch (header says ${hex2(decoded.expected)}, payload sums to ${
+            hex2(decoded.actual)
+          })`,
+        );
+      } else {
+        const request = parseRequest(decodePayload(decoded.payload));
+        if (request.command === "STOP") return false;
+        reply = await node.handle(request, session);
+      }
+    } catch (error) {
+      if (error instanceof FrameError) {
+        await writeAll(conn, encodeFrame(encodeReply(nack("frame", error.message))));
+        return false;
+      }
+      if (!(error instanceof ProtocolError)) throw error;
+      reply = nack(error.reason, error.message);
+    }
+    await writeAll(conn, encodeFrame(fitReply(encodeReply(reply))));
+  }
+}
+
+function hex2(value: number): string {
+  return value.toString(16).padStart(2, "0");
+}
+
+/** A reply too large for a frame becomes a NACK saying so (never a crash). */
+function fitReply(text: string): string {
+  if (text.length <= 0xffff / 3 || new TextEncoder().encode(text).length <= 0xffff) return text;
+  return encodeReply(nack("too-large", "Reply does not fit in one frame"));
+}

@@ -1,0 +1,1211 @@
+/**
+ * A server of the ring: request handlers, replication, forwarding, the job
+ * queue, membership and repair. Decisions come from the pure modules
+ * (objects.ts, jobs.ts, ring.ts, membership.ts); this file carries them out
+ * against the store and the peers, persisting before it answers.
+ *
+ * @module
+ */
+
+import { ConnectionError } from "../protocol/connection.ts";
+import { fileIdentity, jobIdentity, outputIdentity, saltOf } from "../protocol/digest.ts";
+import { formatHash, objectHash } from "../protocol/hash.ts";
+import {
+  ack,
+  memberFields,
+  nack,
+  parseMembers,
+  parseServers,
+  ProtocolError,
+  type Reply,
+  type Request,
+  serverFields,
+  type VersionedHash,
+} from "../protocol/message.ts";
+import {
+  haveEntriesMax,
+  heartbeatMs,
+  inlineBytesMax,
+  jobLostMax,
+  readinessSweepMs,
+  repairConcurrency,
+  repairIntervalMs,
+  saltProbesMax,
+  sourceBytesMax,
+  stderrBytesMax,
+  waitMsMax,
+} from "../limits.ts";
+import { fromPullFields, toBadd, toPullFields } from "./codec.ts";
+import {
+  failJob,
+  finishJob,
+  type InputStatus,
+  isLeasable,
+  leaseJob,
+  markReady,
+  readinessOf,
+  releaseJob,
+} from "./jobs.ts";
+import { type Member, mergeMembers, ringOf, toMember } from "./membership.ts";
+import {
+  type FileMeta,
+  type FileState,
+  isTerminal,
+  type JobMeta,
+  type MergeOutcome,
+  type StoredObject,
+  versionOf,
+} from "./objects.ts";
+import { PeerPool } from "./peers.ts";
+import { defaultSalts, memberId, type Ring } from "./ring.ts";
+import type { Store } from "./store.ts";
+
+/** What a server needs to run. */
+export interface NodeOptions {
+  /** Address other servers and clients use to reach this one. */
+  readonly host: string;
+  readonly port: number;
+  readonly store: Store;
+  /** Copies kept of every object (on distinct servers). */
+  readonly replicas: number;
+  /** Ring positions of this server. */
+  readonly vnodes: number;
+  readonly leaseMs: number;
+  /** A server of the ring to join. */
+  readonly join?: { readonly host: string; readonly port: number };
+  readonly heartbeatMs?: number;
+  readonly now?: () => number;
+  readonly log?: (message: string) => void;
+}
+
+/** Per-connection state: whether the other side is a peer server. */
+export interface Session {
+  peer: string | null;
+}
+
+/** An operation that could not reach enough servers. */
+class UnavailableError extends Error {
+  override name = "UnavailableError";
+}
+
+type LeaseOutcome = { kind: "job"; reply: Reply } | { kind: "wait" } | { kind: "none" };
+
+const empty = new Uint8Array(0);
+const encoder = new TextEncoder();
+const hex = formatHash;
+
+/** One server. */
+export class Node {
+  readonly id: string;
+  readonly #options: NodeOptions;
+  readonly #store: Store;
+  readonly #peers: PeerPool;
+  readonly #now: () => number;
+  readonly #log: (message: string) => void;
+  #members = new Map<string, Member>();
+  #ring: Ring;
+  /** Jobs held here that are not finished, in submission order. */
+  readonly #openJobs = new Map<number, JobMeta>();
+  /** Files known to be finished, with their state: inputs of waiting jobs. */
+  readonly #finished = new Map<number, { state: FileState; error?: string }>();
+  readonly #waiters = new Map<number, Set<() => void>>();
+  readonly #completing = new Set<number>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #suspects = new Map<string, number>();
+  #reconciling = true;
+  #repairing = false;
+  #repairAgain = false;
+  #sweeping = false;
+  #peerCursor = 0;
+  #gossipCursor = 0;
+  #stopped = false;
+
+  /** Creates the server; call {@linkcode start} to join and serve. */
+  constructor(options: NodeOptions) {
+    this.#options = options;
+    this.id = memberId(options.host, options.port);
+    this.#store = options.store;
+    this.#peers = new PeerPool({ host: options.host, port: options.port });
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log ?? (() => {});
+    this.#ring = ringOf(this.#members);
+  }
+
+  /** The live members' ring as this server sees it. */
+  get ring(): Ring {
+    return this.#ring;
+  }
+
+  // ---------------------------------------------------------------- start/stop
+
+  /**
+   * Loads state, joins the ring, reconciles, and starts the background loops.
+   *
+   * @throws {Error} when a ring to join was given and none of it answers.
+   */
+  async start(): Promise<void> {
+    this.#loadMembers();
+    for (const job of this.#store.openJobs()) this.#openJobs.set(job.hash, job.meta as JobMeta);
+    this.#sortOpenJobs();
+    await this.#join();
+    this.#every(this.#options.heartbeatMs ?? heartbeatMs, () => this.#heartbeat());
+    this.#every(readinessSweepMs, () => this.#sweepReadiness());
+    this.#every(repairIntervalMs, () => this.#repair());
+    await this.#repair();
+    this.#reconciling = false;
+  }
+
+  /** Stops the loops and closes peer connections; the store stays open. */
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers.clear();
+    this.#peers.close();
+    for (const waiters of this.#waiters.values()) for (const wake of waiters) wake();
+  }
+
+  #every(ms: number, work: () => Promise<void> | void): void {
+    let busy = false;
+    const timer = setInterval(async () => {
+      if (busy || this.#stopped) return;
+      busy = true;
+      try {
+        await work();
+      } catch (error) {
+        this.#log(`background task failed: ${(error as Error).message}`);
+      } finally {
+        busy = false;
+      }
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #loadMembers(): void {
+    for (const member of this.#store.members()) this.#members.set(member.id, member);
+    const previous = this.#members.get(this.id);
+    const self: Member = {
+      id: this.id,
+      host: this.#options.host,
+      port: this.#options.port,
+      incarnation: (previous?.incarnation ?? 0) + 1,
+      alive: true,
+      salts: defaultSalts(this.#options.vnodes),
+    };
+    this.#setMembers([self]);
+  }
+
+  #sortOpenJobs(): void {
+    const sorted = [...this.#openJobs].sort((a, b) =>
+      a[1].createdMs - b[1].createdMs || a[0] - b[0]
+    );
+    this.#openJobs.clear();
+    for (const [hash, meta] of sorted) this.#openJobs.set(hash, meta);
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /** Serves one request; never throws. */
+  async handle(request: Request, session: Session): Promise<Reply> {
+    try {
+      return await this.#dispatch(request, session);
+    } catch (error) {
+      if (error instanceof ProtocolError) return nack(error.reason, error.message);
+      if (error instanceof UnavailableError) return nack("unavailable", error.message);
+      if (error instanceof ConnectionError) return nack("unavailable", error.message);
+      this.#log(`internal error on ${request.command}: ${(error as Error).stack ?? error}`);
+      return nack("internal", (error as Error).message);
+    }
+  }
+
+  #dispatch(request: Request, session: Session): Promise<Reply> | Reply {
+    switch (request.command) {
+      case "ADD":
+        return this.#addFile(request.name, request.data, request.salt);
+      case "BADD":
+        return this.#copy(request);
+      case "GET":
+        return this.#get(request.hash);
+      case "UPD":
+        return this.#update(request, session);
+      case "JADD":
+        return this.#addJob(request);
+      case "GETJ":
+        return this.#getJob(session);
+      case "HAVJ":
+        return this.#haveJob(session);
+      case "SADD":
+        return this.#addServers(request.servers);
+      case "GETS":
+        return ack(...this.#aliveMembers().flatMap(memberServerFields));
+      case "SUCC":
+        return this.#successorDied(request.dead);
+      case "STOP":
+        return ack();
+      case "STAT":
+        return this.#stat(request.hash);
+      case "WAIT":
+        return this.#wait(request.hash, Math.min(request.timeoutMs, waitMsMax), session);
+      case "RLSE":
+        return this.#release(request.hash, session);
+      case "INFO":
+        return ack(encoder.encode(JSON.stringify(this.info())).toBase64());
+      case "PEER":
+        session.peer = memberId(request.host, request.port);
+        return ack();
+      case "MEMB":
+        return this.#gossip(request.members.map(toMember));
+      case "HAVE":
+        return this.#have(request.entries);
+      case "PULL":
+        return this.#pull(request.hash, request.metaOnly);
+    }
+  }
+
+  // ---------------------------------------------------------------- local store
+
+  /** Merges a copy into the local store and keeps the indexes in step. */
+  #apply(object: StoredObject): MergeOutcome {
+    const outcome = this.#store.merge(object);
+    if (outcome === "created" || outcome === "advanced") this.#index(object);
+    return outcome;
+  }
+
+  #index(object: StoredObject): void {
+    const meta = object.meta;
+    if (meta.kind === "job") {
+      if (isTerminal(meta)) this.#openJobs.delete(object.hash);
+      else this.#openJobs.set(object.hash, meta);
+    }
+    if (!isTerminal(meta)) return;
+    if (meta.kind === "file") {
+      this.#finished.set(object.hash, {
+        state: meta.state,
+        ...(meta.error ? { error: meta.error } : {}),
+      });
+    }
+    const waiters = this.#waiters.get(object.hash);
+    if (waiters) { for (const wake of waiters) wake(); }
+  }
+
+  #drop(hash: number): void {
+    this.#store.delete(hash);
+    this.#openJobs.delete(hash);
+  }
+
+  // ---------------------------------------------------------------- ring helpers
+
+  #owners(hash: number): string[] {
+    return this.#ring.owners(hash, this.#options.replicas);
+  }
+
+  #isPrimary(hash: number): boolean {
+    return this.#ring.primary(hash) === this.id;
+  }
+
+  #aliveMembers(): Member[] {
+    return [...this.#members.values()].filter((m) => m.alive).sort((
+      a,
+      b,
+    ) => (a.id < b.id ? -1 : 1));
+  }
+
+  #alivePeers(): string[] {
+    return this.#aliveMembers().map((m) => m.id).filter((id) => id !== this.id);
+  }
+
+  /** Peers in a rotating order, so that forwarded work spreads evenly. */
+  #peerOrder(): string[] {
+    const peers = this.#alivePeers();
+    if (peers.length === 0) return peers;
+    const start = this.#peerCursor++ % peers.length;
+    return [...peers.slice(start), ...peers.slice(0, start)];
+  }
+
+  // ---------------------------------------------------------------- replication
+
+  /**
+   * Stores `object` on its owners: the primary first (it decides a
+   * collision), then the replicas together. Dead owners are replaced by the
+   * next servers of the ring.
+   *
+   * @throws {UnavailableError} when fewer copies than required could be written.
+   */
+  async #replicate(object: StoredObject, skipSelf = false): Promise<"stored" | "collision"> {
+    const written = new Set<string>(skipSelf ? [this.id] : []);
+    for (let round = 0; round < 4; round++) {
+      const pending = this.#owners(object.hash).filter((id) => !written.has(id));
+      if (pending.length === 0) return "stored";
+      if (written.size === (skipSelf ? 1 : 0)) {
+        const primary = pending.shift()!;
+        const result = await this.#writeTo(primary, object);
+        if (result === "collision") return "collision";
+        if (result === "ok") written.add(primary);
+        else continue;
+      }
+      const results = await Promise.all(
+        pending.map(async (id) => [id, await this.#writeTo(id, object)] as const),
+      );
+      for (const [id, result] of results) {
+        if (result === "collision") {
+          this.#log(`replica ${id} holds a different object at ${hex(object.hash)}`);
+        }
+        if (result !== "unreachable") written.add(id);
+      }
+    }
+    const owners = this.#owners(object.hash);
+    if (owners.every((id) => written.has(id))) return "stored";
+    throw new UnavailableError(
+      `Cannot store ${hex(object.hash)}: wrote ${written.size} of ${owners.length} copies`,
+    );
+  }
+
+  async #writeTo(id: string, object: StoredObject): Promise<"ok" | "collision" | "unreachable"> {
+    if (id === this.id) return this.#apply(object) === "collision" ? "collision" : "ok";
+    let reply: Reply;
+    try {
+      reply = await this.#peers.request(id, toBadd(object));
+    } catch (error) {
+      await this.#peerFailed(id, error);
+      return "unreachable";
+    }
+    if (reply.ok) return "ok";
+    if (reply.reason === "collision") return "collision";
+    throw new UnavailableError(
+      `Peer ${id} refused a copy of ${hex(object.hash)}: ${reply.reason} ${reply.detail}`,
+    );
+  }
+
+  /**
+   * Finds the freshest copy of an object: here, then on its owners, then
+   * (while the ring is moving) on every other server. A copy fetched by an
+   * owner that lacked it is stored (read repair).
+   */
+  async #find(hash: number, metaOnly: boolean): Promise<StoredObject | undefined> {
+    const local = this.#store.get(hash);
+    if (local && isTerminal(local.meta)) return local;
+    let best = local;
+    const owners = this.#owners(hash);
+    const ask = async (ids: string[]): Promise<void> => {
+      for (const id of ids) {
+        const remote = await this.#pullFrom(id, hash, metaOnly);
+        if (remote && (!best || versionOf(remote.meta) > versionOf(best.meta))) best = remote;
+        if (best && isTerminal(best.meta)) return;
+      }
+    };
+    await ask(owners.filter((id) => id !== this.id));
+    if (!best) await ask(this.#alivePeers().filter((id) => !owners.includes(id)));
+    if (best && best !== local && !metaOnly && owners.includes(this.id)) this.#apply(best);
+    return best;
+  }
+
+  async #pullFrom(id: string, hash: number, metaOnly: boolean): Promise<StoredObject | undefined> {
+    let reply: Reply;
+    try {
+      reply = await this.#peers.request(id, { command: "PULL", hash, metaOnly });
+    } catch (error) {
+      await this.#peerFailed(id, error);
+      return undefined;
+    }
+    if (!reply.ok) return undefined;
+    try {
+      return fromPullFields(reply.fields);
+    } catch (error) {
+      this.#log(`peer ${id} sent a bad copy of ${hex(hash)}: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Forwards a request to the primary of `hash`, failing over to the next owner. */
+  async #forward(hash: number, request: Request, timeoutMs?: number): Promise<Reply | null> {
+    for (let round = 0; round < 3; round++) {
+      const primary = this.#ring.primary(hash);
+      if (primary === undefined || primary === this.id) return null;
+      try {
+        return await this.#peers.request(primary, request, timeoutMs);
+      } catch (error) {
+        await this.#peerFailed(primary, error);
+      }
+    }
+    throw new UnavailableError(`Cannot reach the owner of ${hex(hash)}`);
+  }
+
+  // ---------------------------------------------------------------- files
+
+  async #addFile(name: string, data: Uint8Array, forcedSalt?: number): Promise<Reply> {
+    if (data.length > inlineBytesMax) {
+      return nack(
+        "too-large",
+        `File of ${data.length} bytes exceeds ${inlineBytesMax}; upload it in chunks`,
+      );
+    }
+    const id = fileIdentity(data);
+    let salt = forcedSalt ?? saltOf(id);
+    for (let probe = 0; probe < saltProbesMax; probe++, salt = (salt + 1) >>> 0) {
+      const hash = objectHash(name, salt);
+      const object: StoredObject = {
+        hash,
+        name,
+        salt,
+        data,
+        meta: { kind: "file", id, state: "complete", size: data.length },
+      };
+      if (await this.#replicate(object) === "stored") return ack(hex(hash));
+    }
+    return nack("collision", `No free hash for ${name} after ${saltProbesMax} salts`);
+  }
+
+  #copy(request: Extract<Request, { command: "BADD" }>): Reply {
+    const object = this.#fromBadd(request);
+    const outcome = this.#apply(object);
+    if (outcome === "collision") {
+      return nack("collision", `A different object is stored at ${hex(object.hash)}`);
+    }
+    return ack();
+  }
+
+  #fromBadd(request: Extract<Request, { command: "BADD" }>): StoredObject {
+    return fromPullFields([
+      request.name,
+      hex(request.salt),
+      request.complete ? "1" : "0",
+      request.metadata,
+      request.data.toBase64(),
+    ]);
+  }
+
+  async #get(hash: number): Promise<Reply> {
+    const object = await this.#find(hash, false);
+    if (!object) return nack("not-found", `No object ${hex(hash)}`);
+    const meta = object.meta;
+    if (meta.kind === "job") {
+      if (!isTerminal(meta)) return nack("incomplete", `Job ${hex(hash)} is ${meta.state}`);
+      return ack(meta.stderr);
+    }
+    if (meta.state === "incomplete") {
+      return nack("incomplete", `File ${hex(hash)} is not complete yet`);
+    }
+    if (meta.state === "failed") return nack("failed", meta.error ?? "the job producing it failed");
+    if (meta.chunked) {
+      return nack("chunked", `File ${hex(hash)} has ${meta.size} bytes; read it in chunks`);
+    }
+    return ack(object.data.toBase64());
+  }
+
+  async #stat(hash: number): Promise<Reply> {
+    const object = await this.#find(hash, true);
+    if (!object) return nack("not-found", `No object ${hex(hash)}`);
+    const meta = object.meta;
+    const summary = meta.kind === "file"
+      ? {
+        name: object.name,
+        size: meta.size,
+        ...(meta.job === undefined ? {} : { job: hex(meta.job) }),
+        ...(meta.error ? { error: meta.error } : {}),
+        ...(meta.chunked ? { chunked: true } : {}),
+      }
+      : {
+        name: object.name,
+        output: hex(meta.output),
+        outputName: meta.outputName,
+        inputs: meta.inputs.map((input) => ({ hash: hex(input.hash), name: input.name })),
+        attempt: meta.attempt,
+        lost: meta.lost,
+        exitCode: meta.exitCode,
+        reason: meta.reason,
+        detail: meta.detail,
+        createdMs: meta.createdMs,
+        ...(meta.state === "leased" ? { leaseUntilMs: meta.leaseUntilMs } : {}),
+      };
+    return ack(meta.kind, meta.state, encoder.encode(JSON.stringify(summary)).toBase64());
+  }
+
+  async #wait(hash: number, timeoutMs: number, session: Session): Promise<Reply> {
+    if (!session.peer) {
+      try {
+        const forwarded = await this.#forward(
+          hash,
+          { command: "WAIT", hash, timeoutMs },
+          timeoutMs + 10_000,
+        );
+        if (forwarded) return forwarded;
+      } catch (error) {
+        if (!(error instanceof UnavailableError)) throw error;
+      }
+    }
+    const deadline = this.#now() + timeoutMs;
+    for (;;) {
+      const object = await this.#find(hash, true);
+      if (!object) return nack("not-found", `No object ${hex(hash)}`);
+      const remaining = deadline - this.#now();
+      if (isTerminal(object.meta) || remaining <= 0 || this.#stopped) return ack(object.meta.state);
+      await this.#waitFor(hash, Math.min(remaining, 1_000));
+    }
+  }
+
+  #waitFor(hash: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(hash) ?? new Set();
+      const wake = () => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0) this.#waiters.delete(hash);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      waiters.add(wake);
+      this.#waiters.set(hash, waiters);
+    });
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  async #addJob(request: Extract<Request, { command: "JADD" }>): Promise<Reply> {
+    if (request.source.length > sourceBytesMax) {
+      return nack(
+        "too-large",
+        `Job source of ${request.source.length} bytes exceeds ${sourceBytesMax}`,
+      );
+    }
+    const inputs: InputStatus[] = [];
+    for (const object of await Promise.all(request.inputs.map((hash) => this.#find(hash, true)))) {
+      const hash = request.inputs[inputs.length]!;
+      if (!object) return nack("unknown-input", `Input ${hex(hash)} does not exist`);
+      if (object.meta.kind !== "file") {
+        return nack("not-a-file", `Input ${hex(hash)} is a job, not a file`);
+      }
+      inputs.push({ hash, name: object.name, state: object.meta.state, ...errorOf(object.meta) });
+    }
+    const id = jobIdentity(request);
+    const slot = await this.#findSlot(
+      request.name,
+      request.salt ?? saltOf(id),
+      (o) => o.meta.id === id,
+    );
+    if (slot.existing) return ack(hex(slot.hash), hex((slot.existing.meta as JobMeta).output));
+    const outputId = outputIdentity(id);
+    const output = await this.#findSlot(
+      request.outputName,
+      saltOf(outputId),
+      (o) => o.meta.id === outputId,
+    );
+    const readiness = readinessOf(inputs);
+    const failed = readiness.kind === "failed" ? readiness.detail : null;
+    const job: StoredObject = {
+      hash: slot.hash,
+      name: request.name,
+      salt: slot.salt,
+      data: request.source,
+      meta: {
+        kind: "job",
+        id,
+        output: output.hash,
+        outputName: request.outputName,
+        outputSalt: output.salt,
+        inputs: inputs.map(({ hash, name }) => ({ hash, name })),
+        state: readiness.kind === "failed" ? "failed" : readiness.kind,
+        attempt: 0,
+        lost: 0,
+        leaseUntilMs: 0,
+        createdMs: this.#now(),
+        exitCode: null,
+        reason: failed ? "input-failed" : null,
+        detail: failed ?? "",
+        stderr: "",
+      },
+    };
+    const outputObject = outputOf(
+      job,
+      failed ? { state: "failed", error: failed } : { state: "incomplete" },
+    );
+    if (
+      await this.#replicate(outputObject) === "collision" ||
+      await this.#replicate(job) === "collision"
+    ) {
+      return nack("collision", "Another object took the job's hash meanwhile; submit again");
+    }
+    return ack(hex(slot.hash), hex(output.hash));
+  }
+
+  /** Probes salts from `salt` until a hash is free or holds the same object. */
+  async #findSlot(
+    name: string,
+    salt: number,
+    same: (object: StoredObject) => boolean,
+  ): Promise<{ hash: number; salt: number; existing?: StoredObject }> {
+    for (let probe = 0; probe < saltProbesMax; probe++, salt = (salt + 1) >>> 0) {
+      const hash = objectHash(name, salt);
+      const existing = await this.#find(hash, true);
+      if (!existing) return { hash, salt };
+      if (existing.name === name && same(existing)) return { hash, salt, existing };
+    }
+    throw new ProtocolError("collision", `No free hash for ${name} after ${saltProbesMax} salts`);
+  }
+
+  async #getJob(session: Session): Promise<Reply> {
+    const local = await this.#leaseLocal();
+    if (local.kind === "job") return local.reply;
+    if (session.peer) return leaseReply(local.kind);
+    let work = local.kind === "wait";
+    for (const id of this.#peerOrder()) {
+      let reply: Reply;
+      try {
+        reply = await this.#peers.request(id, { command: "GETJ" });
+      } catch (error) {
+        await this.#peerFailed(id, error);
+        work = true;
+        continue;
+      }
+      if (reply.ok) return reply;
+      if (reply.reason === "wait") work = true;
+    }
+    return leaseReply(work ? "wait" : "none");
+  }
+
+  async #haveJob(session: Session): Promise<Reply> {
+    const local = this.#localJobs();
+    if (local === "ready") return ack();
+    if (session.peer) return leaseReply(local);
+    let work = local === "wait";
+    for (const id of this.#peerOrder()) {
+      try {
+        const reply = await this.#peers.request(id, { command: "HAVJ" });
+        if (reply.ok) return ack();
+        if (reply.reason === "wait") work = true;
+      } catch (error) {
+        await this.#peerFailed(id, error);
+        work = true;
+      }
+    }
+    return leaseReply(work ? "wait" : "none");
+  }
+
+  /** Whether this server, as primary, has a job to hand out now. */
+  #localJobs(): "ready" | "wait" | "none" {
+    if (this.#reconciling) return "wait";
+    const now = this.#now();
+    let work = false;
+    for (const [hash, job] of this.#openJobs) {
+      if (!this.#isPrimary(hash)) continue;
+      work = true;
+      if (isLeasable(job, now)) return "ready";
+      if (job.state === "waiting" && this.#localReadiness(job).kind !== "waiting") return "ready";
+    }
+    return work ? "wait" : "none";
+  }
+
+  #localReadiness(job: JobMeta) {
+    return readinessOf(job.inputs.map((input) => {
+      const known = this.#finished.get(input.hash);
+      return {
+        ...input,
+        state: known?.state ?? "unknown",
+        ...(known?.error ? { error: known.error } : {}),
+      };
+    }));
+  }
+
+  /** Leases the oldest job this server owns that can run. */
+  async #leaseLocal(): Promise<LeaseOutcome> {
+    if (this.#reconciling) return { kind: "wait" };
+    const now = this.#now();
+    let work = false;
+    for (const [hash, meta] of this.#openJobs) {
+      if (!this.#isPrimary(hash) || this.#completing.has(hash)) continue;
+      work = true;
+      let job = meta;
+      if (job.state === "waiting") {
+        const readiness = this.#localReadiness(job);
+        if (readiness.kind === "waiting") continue;
+        if (readiness.kind === "failed") {
+          void this.#failForInput(hash, readiness.detail);
+          continue;
+        }
+        job = markReady(job)!;
+      }
+      if (!isLeasable(job, now)) continue;
+      const object = this.#store.get(hash);
+      if (!object) continue;
+      const leased = leaseJob(job, {
+        nowMs: now,
+        leaseMs: this.#options.leaseMs,
+        lostMax: jobLostMax,
+      });
+      const next = { ...object, meta: leased };
+      this.#apply(next);
+      if (leased.state === "failed") {
+        void this.#replicateFinished(next, null);
+        continue;
+      }
+      await this.#replicate(next, true);
+      const namespace = leased.inputs.flatMap((input) => [hex(input.hash), input.name]);
+      return { kind: "job", reply: ack(object.data.toBase64(), hex(hash), ...namespace) };
+    }
+    return { kind: work ? "wait" : "none" };
+  }
+
+  async #failForInput(hash: number, detail: string): Promise<void> {
+    const object = this.#store.get(hash);
+    if (!object || object.meta.kind !== "job") return;
+    const failed = failJob(object.meta, "input-failed", detail);
+    if (!failed) return;
+    const next = { ...object, meta: failed };
+    this.#apply(next);
+    await this.#replicateFinished(next, null);
+  }
+
+  /** Writes a finished job's output file, then the job, to their owners. */
+  async #replicateFinished(job: StoredObject, stdout: Uint8Array | null): Promise<void> {
+    const meta = job.meta as JobMeta;
+    const output = meta.state === "done"
+      ? outputOf(job, { state: "complete", data: stdout ?? empty })
+      : outputOf(job, { state: "failed", error: failureText(job) });
+    if (await this.#replicate(output) === "collision") {
+      this.#log(`output ${hex(meta.output)} of job ${hex(job.hash)} collides with another object`);
+    }
+    await this.#replicate(job);
+  }
+
+  async #update(request: Extract<Request, { command: "UPD" }>, session: Session): Promise<Reply> {
+    if (request.stdout.length > inlineBytesMax) {
+      return nack(
+        "too-large",
+        `Output of ${request.stdout.length} bytes exceeds ${inlineBytesMax}; upload it in chunks`,
+      );
+    }
+    if (!session.peer) {
+      const forwarded = await this.#forward(request.hash, request);
+      if (forwarded) return forwarded;
+    }
+    const object = await this.#find(request.hash, false);
+    if (!object) return nack("not-found", `No job ${hex(request.hash)}`);
+    if (object.meta.kind !== "job") {
+      return nack("not-a-job", `${hex(request.hash)} is a file, not a job`);
+    }
+    if (this.#completing.has(request.hash)) return ack();
+    const finished = finishJob(object.meta, {
+      stderr: capStderr(request.stderr ?? empty).toBase64(),
+      exitCode: request.exitCode ?? null,
+      reason: request.reason ?? null,
+      detail: request.detail ?? "",
+    });
+    if (!finished) return ack();
+    this.#completing.add(request.hash);
+    try {
+      const next = { ...object, meta: finished };
+      await this.#replicateFinished(next, request.stdout);
+      return ack();
+    } finally {
+      this.#completing.delete(request.hash);
+    }
+  }
+
+  async #release(hash: number, session: Session): Promise<Reply> {
+    if (!session.peer) {
+      const forwarded = await this.#forward(hash, { command: "RLSE", hash });
+      if (forwarded) return forwarded;
+    }
+    const object = this.#store.get(hash);
+    if (!object || object.meta.kind !== "job") return nack("not-found", `No job ${hex(hash)}`);
+    const released = releaseJob(object.meta);
+    if (released) await this.#replicate({ ...object, meta: released });
+    return ack();
+  }
+
+  /** Checks inputs held elsewhere for jobs this server owns and that wait. */
+  async #sweepReadiness(): Promise<void> {
+    if (this.#sweeping || this.#reconciling) return;
+    this.#sweeping = true;
+    try {
+      const unknown = new Set<number>();
+      for (const [hash, job] of this.#openJobs) {
+        if (job.state !== "waiting" || !this.#isPrimary(hash)) continue;
+        for (const input of job.inputs) {
+          if (!this.#finished.has(input.hash)) unknown.add(input.hash);
+        }
+      }
+      await mapLimit([...unknown], 16, async (hash) => {
+        const object = await this.#find(hash, true);
+        if (object?.meta.kind === "file" && isTerminal(object.meta)) {
+          this.#finished.set(hash, { state: object.meta.state, ...errorOf(object.meta) });
+        }
+      });
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  #setMembers(members: readonly Member[]): void {
+    if (members.length === 0) return;
+    for (const member of members) this.#members.set(member.id, member);
+    this.#store.saveMembers(members);
+    const before = this.#ring;
+    this.#ring = ringOf(this.#members);
+    if (
+      before.positions.length !== this.#ring.positions.length ||
+      before.members.join() !== this.#ring.members.join()
+    ) {
+      this.#log(`ring: ${this.#ring.members.join(", ")}`);
+      this.#scheduleRepair();
+    }
+  }
+
+  #scheduleRepair(): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      void this.#repair().catch((error) => this.#log(`repair failed: ${(error as Error).message}`));
+    }, 50);
+    this.#timers.add(timer);
+  }
+
+  #addServers(records: readonly { host: string; port: number; salt: number }[]): Reply {
+    const grouped = new Map<string, Member>();
+    for (const record of records) {
+      const id = memberId(record.host, record.port);
+      const member = grouped.get(id) ??
+        { id, host: record.host, port: record.port, incarnation: 0, alive: true, salts: [] };
+      grouped.set(id, { ...member, salts: [...member.salts, record.salt] });
+    }
+    this.#setMembers([...grouped.values()].filter((member) => !this.#members.has(member.id)));
+    return ack();
+  }
+
+  #gossip(incoming: readonly Member[]): Reply {
+    this.#mergeMembers(incoming);
+    return ack(...[...this.#members.values()].flatMap(memberFields));
+  }
+
+  #mergeMembers(incoming: readonly Member[]): void {
+    const result = mergeMembers(this.#members, incoming, this.id);
+    if (result.refuteIncarnation !== undefined) {
+      this.#log(`refuting my death: incarnation ${result.refuteIncarnation}`);
+    }
+    this.#setMembers(result.changed);
+  }
+
+  async #successorDied(dead?: { host: string; port: number }): Promise<Reply> {
+    if (dead) {
+      const id = memberId(dead.host, dead.port);
+      if (id !== this.id && !(await this.#ping(id))) this.#declareDead(id);
+    } else {
+      await this.#heartbeat();
+    }
+    return ack();
+  }
+
+  /** Exchanges membership with a peer; false when it does not answer. */
+  async #ping(id: string): Promise<boolean> {
+    try {
+      const reply = await this.#peers.request(id, {
+        command: "MEMB",
+        members: [...this.#members.values()],
+      }, 2_000);
+      if (reply.ok) this.#mergeMembers(parseMembers(reply.fields).map(toMember));
+      this.#suspects.delete(id);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #declareDead(id: string): void {
+    const member = this.#members.get(id);
+    if (!member || !member.alive || id === this.id) return;
+    this.#log(`declaring ${id} dead`);
+    this.#peers.forget(id);
+    this.#suspects.delete(id);
+    this.#setMembers([{ ...member, alive: false }]);
+    for (const peer of this.#alivePeers()) void this.#ping(peer);
+  }
+
+  /** A request to a peer failed: a refused connection means dead; otherwise check. */
+  async #peerFailed(id: string, error: unknown): Promise<void> {
+    if (!(error instanceof ConnectionError)) throw error;
+    if (error.code === "connect" || !(await this.#ping(id))) this.#declareDead(id);
+  }
+
+  /** Checks ring neighbours, gossips with one more member, probes one dead member. */
+  async #heartbeat(): Promise<void> {
+    const neighbours = new Set([
+      ...this.#ring.neighbours(this.id, 1),
+      ...this.#ring.neighbours(this.id, -1),
+    ]);
+    const others = this.#alivePeers().filter((id) => !neighbours.has(id));
+    if (others.length > 0) neighbours.add(others[this.#gossipCursor % others.length]!);
+    const dead = [...this.#members.values()].filter((m) => !m.alive).map((m) => m.id);
+    const probe = dead.length > 0 ? dead[this.#gossipCursor % dead.length] : undefined;
+    this.#gossipCursor++;
+    await Promise.all([...neighbours].map(async (id) => {
+      if (await this.#ping(id)) return;
+      const misses = (this.#suspects.get(id) ?? 0) + 1;
+      this.#suspects.set(id, misses);
+      if (misses >= 2) this.#declareDead(id);
+    }));
+    if (probe) await this.#ping(probe);
+  }
+
+  /** Crawls GETS from every server it learns of, then announces itself. */
+  async #join(): Promise<void> {
+    const seeds = new Set(this.#alivePeers());
+    const target = this.#options.join;
+    if (target) seeds.add(memberId(target.host, target.port));
+    seeds.delete(this.id);
+    if (seeds.size === 0) return;
+    const visited = new Set<string>([this.id]);
+    const queue = [...seeds];
+    let reached = 0;
+    while (queue.length > 0) {
+      const id = queue.shift()!;
+      if (visited.has(id)) continue;
+      visited.add(id);
+      const servers = await this.#crawl(id);
+      if (!servers) continue;
+      reached++;
+      this.#addServers(servers);
+      for (const server of servers) queue.push(memberId(server.host, server.port));
+    }
+    if (reached === 0) {
+      throw new Error(`Cannot join the ring: none of ${[...seeds].join(", ")} answers`);
+    }
+    const self = this.#members.get(this.id)!;
+    const announce = self.salts.map((salt) => ({ host: self.host, port: self.port, salt }));
+    await Promise.all(
+      this.#alivePeers().map(async (id) => {
+        try {
+          await this.#peers.request(id, { command: "SADD", servers: announce });
+        } catch {
+          // A peer that does not answer is found dead by the heartbeat.
+        }
+        await this.#ping(id);
+      }),
+    );
+  }
+
+  async #crawl(id: string): Promise<{ host: string; port: number; salt: number }[] | null> {
+    try {
+      const reply = await this.#peers.request(id, { command: "GETS" });
+      if (!reply.ok) return null;
+      await this.#ping(id);
+      return parseServers(reply.fields);
+    } catch {
+      return null;
+    }
+  }
+
+  // ---------------------------------------------------------------- repair
+
+  #have(entries: readonly VersionedHash[]): Reply {
+    const differing: string[] = [];
+    for (const entry of entries) {
+      const version = this.#store.version(entry.hash);
+      if (version !== entry.version) differing.push(hex(entry.hash), String(version));
+    }
+    return ack(...differing);
+  }
+
+  #pull(hash: number, metaOnly: boolean): Reply {
+    const object = this.#store.get(hash);
+    if (!object) return nack("not-found", `No object ${hex(hash)} here`);
+    return ack(...toPullFields(object, metaOnly));
+  }
+
+  /**
+   * Anti-entropy over everything stored here: each owner compares versions
+   * with the other owners and sends or fetches what differs; a copy this
+   * server no longer owns is dropped once every owner holds it.
+   */
+  async #repair(): Promise<void> {
+    if (this.#repairing) {
+      this.#repairAgain = true;
+      return;
+    }
+    this.#repairing = true;
+    try {
+      do {
+        this.#repairAgain = false;
+        let after = -1;
+        for (;;) {
+          const batch = this.#store.scan(after, haveEntriesMax);
+          if (batch.length === 0) break;
+          after = batch[batch.length - 1]!.hash;
+          await this.#repairBatch(batch);
+          if (this.#stopped) return;
+        }
+      } while (this.#repairAgain && !this.#stopped);
+    } finally {
+      this.#repairing = false;
+    }
+  }
+
+  async #repairBatch(batch: readonly VersionedHash[]): Promise<void> {
+    const byPeer = new Map<string, VersionedHash[]>();
+    const owned = new Map<number, string[]>();
+    for (const entry of batch) {
+      const owners = this.#owners(entry.hash);
+      owned.set(entry.hash, owners);
+      for (const id of owners) {
+        if (id === this.id) continue;
+        const list = byPeer.get(id) ?? [];
+        list.push(entry);
+        byPeer.set(id, list);
+      }
+    }
+    const confirmed = new Map<number, number>();
+    await Promise.all([...byPeer].map(async ([id, entries]) => {
+      for (const hash of await this.#syncWith(id, entries)) {
+        confirmed.set(hash, (confirmed.get(hash) ?? 0) + 1);
+      }
+    }));
+    for (const [hash, owners] of owned) {
+      if (owners.length === 0 || owners.includes(this.id)) continue;
+      if ((confirmed.get(hash) ?? 0) === owners.length && !this.#completing.has(hash)) {
+        this.#drop(hash);
+      }
+    }
+  }
+
+  /** Brings one peer and this server level on `entries`; returns the hashes the peer now holds. */
+  async #syncWith(id: string, entries: readonly VersionedHash[]): Promise<number[]> {
+    let reply: Reply;
+    try {
+      reply = await this.#peers.request(id, { command: "HAVE", entries });
+    } catch (error) {
+      await this.#peerFailed(id, error).catch(() => {});
+      return [];
+    }
+    if (!reply.ok) return [];
+    const theirs = new Map<number, number>();
+    for (let i = 0; i + 1 < reply.fields.length; i += 2) {
+      theirs.set(Number.parseInt(reply.fields[i]!, 16), Number(reply.fields[i + 1]));
+    }
+    const held: number[] = [];
+    await mapLimit([...entries], repairConcurrency, async (entry) => {
+      const version = theirs.get(entry.hash);
+      if (version === undefined) return void held.push(entry.hash);
+      if (version > entry.version) {
+        const remote = await this.#pullFrom(id, entry.hash, false);
+        if (remote) this.#apply(remote);
+        return void held.push(entry.hash);
+      }
+      const object = this.#store.get(entry.hash);
+      if (!object) return;
+      try {
+        const result = await this.#peers.request(id, toBadd(object));
+        if (result.ok) held.push(entry.hash);
+        else this.#log(`repair: ${id} refused ${hex(entry.hash)}: ${result.reason}`);
+      } catch {
+        // The peer went away; the next pass or its replacement gets the copy.
+      }
+    });
+    return held;
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  /** What this server holds and how it sees the ring. */
+  info(): Record<string, unknown> {
+    let owner = 0;
+    let replica = 0;
+    let stray = 0;
+    let after = -1;
+    for (;;) {
+      const batch = this.#store.scan(after, 10_000);
+      if (batch.length === 0) break;
+      after = batch[batch.length - 1]!.hash;
+      for (const { hash } of batch) {
+        const index = this.#owners(hash).indexOf(this.id);
+        if (index === 0) owner++;
+        else if (index > 0) replica++;
+        else stray++;
+      }
+    }
+    const self = this.#members.get(this.id)!;
+    return {
+      id: this.id,
+      incarnation: self.incarnation,
+      replicas: this.#options.replicas,
+      positions: self.salts.map((salt) => hex(objectHash(this.id, salt))),
+      objects: { owner, replica, stray, ...this.#store.counts() },
+      openJobs: this.#openJobs.size,
+      reconciling: this.#reconciling,
+      members: [...this.#members.values()].map(({ id, incarnation, alive, salts }) => ({
+        id,
+        incarnation,
+        alive,
+        vnodes: salts.length,
+      })),
+      ring: this.#ring.members,
+    };
+  }
+}
+
+function memberServerFields(member: Member): string[] {
+  return member.salts.flatMap((salt) =>
+    serverFields({ host: member.host, port: member.port, salt })
+  );
+}
+
+function leaseReply(kind: "wait" | "none"): Reply {
+  return kind === "wait"
+    ? nack("wait", "Jobs exist but none is ready yet")
+    : nack("none", "No jobs left");
+}
+
+function errorOf(meta: { kind: string; error?: string }): { error?: string } {
+  return meta.kind === "file" && meta.error ? { error: meta.error } : {};
+}
+
+function failureText(job: StoredObject): string {
+  const meta = job.meta as JobMeta;
+  const detail = meta.detail ? `: ${meta.detail}` : "";
+  return `job ${job.name} (${hex(job.hash)}) failed (${meta.reason ?? "error"})${detail}`;
+}
+
+/** The output file of a job in a given state. */
+function outputOf(
+  job: StoredObject,
+  state: { state: "incomplete" } | { state: "complete"; data: Uint8Array } | {
+    state: "failed";
+    error: string;
+  },
+): StoredObject {
+  const meta = job.meta as JobMeta;
+  const data = state.state === "complete" ? state.data : empty;
+  const fileMeta: FileMeta = {
+    kind: "file",
+    id: outputIdentity(meta.id),
+    state: state.state,
+    size: data.length,
+    job: job.hash,
+    attempt: meta.attempt,
+    ...(state.state === "failed" ? { error: state.error } : {}),
+  };
+  return { hash: meta.output, name: meta.outputName, salt: meta.outputSalt, data, meta: fileMeta };
+}
+
+/** Keeps stderr within its limit: the head and the tail, with a marker between. */
+function capStderr(stderr: Uint8Array): Uint8Array {
+  if (stderr.length <= stderrBytesMax) return stderr;
+  const marker = encoder.encode(`\n… ${stderr.length - stderrBytesMax} bytes of stderr cut …\n`);
+  const half = (stderrBytesMax - marker.length) >> 1;
+  const capped = new Uint8Array(half * 2 + marker.length);
+  capped.set(stderr.subarray(0, half));
+  capped.set(marker, half);
+  capped.set(stderr.subarray(stderr.length - half), half + marker.length);
+  return capped;
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(lanes);
+}

@@ -1,0 +1,142 @@
+/**
+ * What a server stores: files and jobs, their metadata, their versions and
+ * how two copies of one object merge. Pure: no I/O, no clock.
+ *
+ * Objects are immutable once terminal. A file is `incomplete` until its job
+ * finishes, then `complete` or `failed`. A job moves forward only (see
+ * jobs.ts). Every state maps to a version number; merging two copies keeps
+ * the higher version, so merges are commutative, associative and idempotent,
+ * and a replica never goes back.
+ *
+ * @module
+ */
+
+/** The life of a file. */
+export type FileState = "incomplete" | "complete" | "failed";
+
+/** The life of a job: waiting → ready → leased (→ released → leased …) → done | failed. */
+export type JobState = "waiting" | "ready" | "leased" | "released" | "done" | "failed";
+
+/** Metadata of a file. */
+export interface FileMeta {
+  readonly kind: "file";
+  /** Identity digest (hex): content digest for uploads, derived from the job for outputs. */
+  readonly id: string;
+  readonly state: FileState;
+  /** Size in bytes of the whole file once complete. */
+  readonly size: number;
+  /** The job that produces this file, for outputs. */
+  readonly job?: number;
+  /** Which attempt of the job produced it (lower wins a tie between two results). */
+  readonly attempt?: number;
+  /** Why the file failed. */
+  readonly error?: string;
+  /** When set, `data` holds a chunk manifest instead of the content. */
+  readonly chunked?: boolean;
+}
+
+/** One input of a job's namespace. */
+export interface JobInput {
+  readonly hash: number;
+  readonly name: string;
+}
+
+/** Metadata of a job; the job's data is its Python source. */
+export interface JobMeta {
+  readonly kind: "job";
+  readonly id: string;
+  readonly output: number;
+  readonly outputName: string;
+  readonly outputSalt: number;
+  readonly inputs: readonly JobInput[];
+  readonly state: JobState;
+  /** How many times the job was leased. */
+  readonly attempt: number;
+  /** How many leases expired without a result. */
+  readonly lost: number;
+  /** Wall-clock time (ms since epoch, owner's clock) when the lease ends. */
+  readonly leaseUntilMs: number;
+  readonly createdMs: number;
+  readonly exitCode: number | null;
+  readonly reason: string | null;
+  readonly detail: string;
+  /** The job's stderr, base64. */
+  readonly stderr: string;
+}
+
+/** Metadata of any object. */
+export type ObjectMeta = FileMeta | JobMeta;
+
+/** One stored object. */
+export interface StoredObject {
+  readonly hash: number;
+  readonly name: string;
+  readonly salt: number;
+  readonly meta: ObjectMeta;
+  /** File content (or manifest), or job source. */
+  readonly data: Uint8Array;
+}
+
+/** True when the object will not change any more. */
+export function isTerminal(meta: ObjectMeta): boolean {
+  if (meta.kind === "file") return meta.state !== "incomplete";
+  return meta.state === "done" || meta.state === "failed";
+}
+
+const attemptSpan = 2 ** 20;
+const terminalBase = 2 ** 40;
+
+/**
+ * A number that grows with every step an object takes. Terminal states
+ * rank above all others; between two terminal results the one from the
+ * earlier attempt ranks higher, so every replica picks the same one.
+ */
+export function versionOf(meta: ObjectMeta): number {
+  if (meta.kind === "file") {
+    if (meta.state === "incomplete") return 0;
+    const rank = meta.state === "complete" ? 2 : 1;
+    return terminalBase * rank + (attemptSpan - 1 - Math.min(meta.attempt ?? 0, attemptSpan - 1));
+  }
+  const attempt = Math.min(meta.attempt, attemptSpan - 1);
+  switch (meta.state) {
+    case "waiting":
+      return attempt * 4;
+    case "ready":
+      return attempt * 4 + 1;
+    case "leased":
+      return attempt * 4 + 2;
+    case "released":
+      return attempt * 4 + 3;
+    case "failed":
+      return terminalBase + (attemptSpan - 1 - attempt);
+    case "done":
+      return terminalBase * 2 + (attemptSpan - 1 - attempt);
+  }
+}
+
+/** The outcome of merging an incoming copy into what is stored. */
+export type MergeOutcome =
+  /** Nothing was stored at that hash: the copy is now stored. */
+  | "created"
+  /** The copy was further along: it replaced the stored one. */
+  | "advanced"
+  /** The stored copy is as far or further along: nothing changed. */
+  | "kept"
+  /** A different object already holds that hash. */
+  | "collision";
+
+/** True when both records describe the same object (same identity). */
+export function sameIdentity(a: StoredObject, b: StoredObject): boolean {
+  return a.name === b.name && a.meta.kind === b.meta.kind && a.meta.id === b.meta.id &&
+    a.salt === b.salt;
+}
+
+/** Decides how an incoming copy merges into the stored one (if any). */
+export function mergeOutcome(
+  stored: StoredObject | undefined,
+  incoming: StoredObject,
+): MergeOutcome {
+  if (!stored) return "created";
+  if (!sameIdentity(stored, incoming)) return "collision";
+  return versionOf(incoming.meta) > versionOf(stored.meta) ? "advanced" : "kept";
+}

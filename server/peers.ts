@@ -1,0 +1,92 @@
+/**
+ * Connections from this server to its peers: a small pool per peer, each
+ * connection introduced with PEER so the peer serves it locally and never
+ * forwards it again.
+ *
+ * @module
+ */
+
+import { Connection, ConnectionError } from "../protocol/connection.ts";
+import type { Reply, Request } from "../protocol/message.ts";
+import { peerConnectTimeoutMs, peerIdleConnectionsMax, peerRequestTimeoutMs } from "../limits.ts";
+
+/** Splits `host:port`. */
+export function splitId(id: string): { host: string; port: number } {
+  const colon = id.lastIndexOf(":");
+  return { host: id.slice(0, colon), port: Number(id.slice(colon + 1)) };
+}
+
+/** A pool of connections to peers, keyed by `host:port`. */
+export class PeerPool {
+  readonly #self: { host: string; port: number };
+  readonly #idle = new Map<string, Connection[]>();
+  #closed = false;
+
+  /** `self` is this server's advertised address, sent in PEER. */
+  constructor(self: { host: string; port: number }) {
+    this.#self = self;
+  }
+
+  /**
+   * Sends a request to a peer and returns its reply.
+   *
+   * @throws {ConnectionError} when the peer cannot be reached or fails.
+   */
+  async request(id: string, request: Request, timeoutMs = peerRequestTimeoutMs): Promise<Reply> {
+    const connection = await this.#take(id);
+    try {
+      const reply = await connection.request(request, timeoutMs);
+      this.#give(id, connection);
+      return reply;
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  }
+
+  async #take(id: string): Promise<Connection> {
+    if (this.#closed) throw new ConnectionError("closed", "Peer pool is closed");
+    const idle = this.#idle.get(id);
+    while (idle && idle.length > 0) {
+      const connection = idle.pop()!;
+      if (!connection.closed) return connection;
+    }
+    const { host, port } = splitId(id);
+    const connection = await Connection.open(host, port, {
+      connectTimeoutMs: peerConnectTimeoutMs,
+    });
+    const hello = await connection.request({
+      command: "PEER",
+      host: this.#self.host,
+      port: this.#self.port,
+    });
+    if (!hello.ok) {
+      connection.close();
+      throw new ConnectionError(
+        "protocol",
+        `Peer ${id} refused PEER: ${hello.reason} ${hello.detail}`,
+      );
+    }
+    return connection;
+  }
+
+  #give(id: string, connection: Connection): void {
+    if (this.#closed) return connection.close();
+    const idle = this.#idle.get(id) ?? [];
+    if (idle.length >= peerIdleConnectionsMax) return connection.close();
+    idle.push(connection);
+    this.#idle.set(id, idle);
+  }
+
+  /** Closes the idle connections to one peer (it died or left). */
+  forget(id: string): void {
+    for (const connection of this.#idle.get(id) ?? []) connection.close();
+    this.#idle.delete(id);
+  }
+
+  /** Closes every connection. */
+  close(): void {
+    this.#closed = true;
+    for (const id of [...this.#idle.keys()]) this.forget(id);
+  }
+}

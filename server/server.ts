@@ -1,0 +1,95 @@
+/**
+ * Starts one server: opens its store, listens, joins the ring and serves
+ * until closed.
+ *
+ * @module
+ */
+
+import { Store } from "./store.ts";
+import { Node } from "./node.ts";
+import { type Listening, serve } from "./listen.ts";
+
+/** Options of {@linkcode startServer}. */
+export interface ServerOptions {
+  /** Port to listen on; 0 picks a free one. */
+  readonly port: number;
+  /** Address to listen on. */
+  readonly listen: string;
+  /** Address other servers, runners and clients reach this one at. */
+  readonly advertise: string;
+  /** Directory of the SQLite store; ":memory:" keeps nothing. */
+  readonly dataDir: string;
+  readonly replicas: number;
+  readonly vnodes: number;
+  readonly leaseMs: number;
+  readonly connectionsMax: number;
+  readonly join?: { readonly host: string; readonly port: number };
+  readonly log?: (message: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  readonly node: Node;
+  readonly port: number;
+  /** Stops serving and closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a server.
+ *
+ * @throws {Error} when the port is taken, the data directory is unusable or the ring to join does not answer.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const store = options.dataDir === ":memory:" ? new Store(":memory:") : openStore(options.dataDir);
+  let listening: Listening | undefined;
+  let node: Node | undefined;
+  try {
+    const ref: { node?: Node } = {};
+    listening = serve(
+      { handle: (request, session) => ref.node!.handle(request, session) },
+      {
+        hostname: options.listen,
+        port: options.port,
+        connectionsMax: options.connectionsMax,
+        ...(options.log ? { log: options.log } : {}),
+      },
+    );
+    const prefix = `[${options.advertise}:${listening.port}]`;
+    const log = options.log;
+    node = new Node({
+      host: options.advertise,
+      port: listening.port,
+      store,
+      replicas: options.replicas,
+      vnodes: options.vnodes,
+      leaseMs: options.leaseMs,
+      ...(options.join ? { join: options.join } : {}),
+      ...(log ? { log: (message: string) => log(`${prefix} ${message}`) } : {}),
+    });
+    ref.node = node;
+    await node.start();
+  } catch (error) {
+    node?.stop();
+    listening?.close();
+    store.close();
+    throw error;
+  }
+  const started = node;
+  const listener = listening;
+  return {
+    node: started,
+    port: listener.port,
+    async close() {
+      listener.close();
+      started.stop();
+      await listener.done;
+      store.close();
+    },
+  };
+}
+
+function openStore(dataDir: string): Store {
+  Deno.mkdirSync(dataDir, { recursive: true });
+  return new Store(`${dataDir}/store.sqlite`);
+}
