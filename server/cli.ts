@@ -6,7 +6,7 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { connectionsMax, leaseMsDefault } from "../limits.ts";
+import { connectionsMax, frameReadMs, idleMs, leaseMsDefault } from "../limits.ts";
 import { startServer } from "./server.ts";
 
 /** Parses a decimal integer option within bounds (for commander). */
@@ -70,6 +70,18 @@ export function serverCommand(): Command {
       integerOption(1, 100_000),
       connectionsMax,
     )
+    .option(
+      "--idle-ms <ms>",
+      "close connections idle this long",
+      integerOption(100, 86_400_000),
+      idleMs,
+    )
+    .option(
+      "--frame-read-ms <ms>",
+      "close connections that stop in the middle of a frame this long",
+      integerOption(100, 3_600_000),
+      frameReadMs,
+    )
     .option("-q, --quiet", "log nothing but errors")
     .action(
       async (localPort: number, host: string | undefined, port: number | undefined, options) => {
@@ -93,6 +105,8 @@ export function serverCommand(): Command {
           vnodes: options.vnodes,
           leaseMs: options.leaseMs,
           connectionsMax: options.maxConnections,
+          idleMs: options.idleMs,
+          frameReadMs: options.frameReadMs,
           ...(host !== undefined && port !== undefined ? { join: { host, port } } : {}),
           log,
         });

@@ -946,29 +946,38 @@ export class Node {
     if (probe) await this.#ping(probe);
   }
 
-  /** Crawls GETS from every server it learns of, then announces itself. */
+  /**
+   * Crawls GETS from every server it learns of, then announces itself.
+   * Known members that do not answer are marked dead: after a restart of
+   * the whole ring the first server up must not wait for the others.
+   *
+   * @throws {Error} when a ring to join was given and none of it answers.
+   */
   async #join(): Promise<void> {
+    const target = this.#options.join
+      ? memberId(this.#options.join.host, this.#options.join.port)
+      : undefined;
     const seeds = new Set(this.#alivePeers());
-    const target = this.#options.join;
-    if (target) seeds.add(memberId(target.host, target.port));
+    if (target) seeds.add(target);
     seeds.delete(this.id);
     if (seeds.size === 0) return;
     const visited = new Set<string>([this.id]);
+    const reached = new Set<string>();
     const queue = [...seeds];
-    let reached = 0;
     while (queue.length > 0) {
       const id = queue.shift()!;
       if (visited.has(id)) continue;
       visited.add(id);
       const servers = await this.#crawl(id);
       if (!servers) continue;
-      reached++;
+      reached.add(id);
       this.#addServers(servers);
       for (const server of servers) queue.push(memberId(server.host, server.port));
     }
-    if (reached === 0) {
+    if (target && reached.size === 0) {
       throw new Error(`Cannot join the ring: none of ${[...seeds].join(", ")} answers`);
     }
+    for (const id of this.#alivePeers()) if (!reached.has(id)) this.#declareDead(id);
     const self = this.#members.get(this.id)!;
     const announce = self.salts.map((salt) => ({ host: self.host, port: self.port, salt }));
     await Promise.all(

@@ -23,6 +23,8 @@ export interface ServerOptions {
   readonly vnodes: number;
   readonly leaseMs: number;
   readonly connectionsMax: number;
+  readonly idleMs?: number;
+  readonly frameReadMs?: number;
   readonly join?: { readonly host: string; readonly port: number };
   readonly log?: (message: string) => void;
 }
@@ -52,6 +54,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         hostname: options.listen,
         port: options.port,
         connectionsMax: options.connectionsMax,
+        ...(options.idleMs ? { idleMs: options.idleMs } : {}),
+        ...(options.frameReadMs ? { frameReadMs: options.frameReadMs } : {}),
         ...(options.log ? { log: options.log } : {}),
       },
     );
