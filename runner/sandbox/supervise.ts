@@ -1,0 +1,223 @@
+/**
+ * Supervises one running job process: delivers the job on stdin, streams
+ * stdout to the output file under its limit, keeps stderr's head and tail,
+ * and kills on wall-clock timeout, output overflow or abort. Shared by the
+ * backends; what the observation means is decided by `classifyOutcome`.
+ *
+ * @module
+ */
+
+import { HeadTailCapture } from "./capture.ts";
+import { lastLine, type Observation } from "./outcome.ts";
+
+/** How long to keep draining pipes after the process ended (orphans may hold them). */
+const drainAfterExitMs = 1_000;
+
+/** What to supervise. */
+export interface SuperviseOptions {
+  /** The job's process, spawned with all three stdio piped. */
+  readonly child: Deno.ChildProcess;
+  /** Reader of the child's stdout (the caller may already have read a prefix). */
+  readonly stdout: ReadableStreamDefaultReader<Uint8Array>;
+  /** Stdout bytes the caller read past its own prefix: the job's first bytes. */
+  readonly stdoutHead?: Uint8Array;
+  /** Bytes to write to the child's stdin before closing it; streamed in order. */
+  readonly stdin: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Where stdout goes (created or truncated). */
+  readonly stdoutPath: string;
+  readonly stdoutBytesMax: number;
+  readonly stderrBytesMax: number;
+  /** Kill after this many milliseconds. */
+  readonly wallMs: number;
+  /** Kills the job when aborted (the job's signal, the sandbox closing). */
+  readonly signal: AbortSignal;
+  /** Kills every process of the job. */
+  readonly kill: () => void;
+}
+
+/** What happened, for `classifyOutcome`, and the job's byte counts. */
+export interface Supervision {
+  readonly observation: Omit<Observation, "oomKilled">;
+  readonly stdoutBytes: number;
+  readonly stderr: Uint8Array;
+  readonly wallMs: number;
+  /** The stdin delivery failed (the process was gone before reading its job). */
+  readonly deliveryFailed: boolean;
+}
+
+/** Runs the supervision to the end of the process. Never throws. */
+export async function supervise(options: SuperviseOptions): Promise<Supervision> {
+  const started = performance.now();
+  const state = {
+    aborted: false,
+    wallTimeout: false,
+    stdoutOverflow: false,
+    ioError: null as string | null,
+  };
+  const kill = () => {
+    try {
+      options.kill();
+    } catch {
+      // Already gone.
+    }
+  };
+  const onAbort = () => {
+    state.aborted = true;
+    kill();
+  };
+  if (options.signal.aborted) onAbort();
+  options.signal.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(() => {
+    state.wallTimeout = true;
+    kill();
+  }, options.wallMs);
+  const stderr = new HeadTailCapture(options.stderrBytesMax);
+  const delivery = deliver(options.child, options.stdin);
+  const stdoutDone = pumpStdout(options, state, kill);
+  const stderrReader = options.child.stderr.getReader();
+  const stderrDone = pumpStderr(stderrReader, stderr);
+  const status = await options.child.status;
+  const wallMs = performance.now() - started;
+  clearTimeout(timer);
+  options.signal.removeEventListener("abort", onAbort);
+  const drained = await drain([stdoutDone, stderrDone]);
+  if (!drained) {
+    await options.stdout.cancel().catch(() => {});
+    await stderrReader.cancel().catch(() => {});
+  }
+  const stdoutBytes = await stdoutDone;
+  const deliveryFailed = !(await delivery);
+  const stderrBytes = stderr.bytes();
+  return {
+    observation: {
+      exitCode: status.signal === null
+        ? status.code
+        : 128 + signalNumber(status.signal, status.code),
+      aborted: state.aborted,
+      stdoutOverflow: state.stdoutOverflow,
+      wallTimeout: state.wallTimeout,
+      sandboxError: state.ioError,
+      stderrLastLine: lastLine(new TextDecoder().decode(stderrBytes.subarray(-4096))),
+    },
+    stdoutBytes,
+    stderr: stderrBytes,
+    wallMs,
+    deliveryFailed,
+  };
+}
+
+/** Writes the job to stdin and closes it; false if the pipe broke. */
+async function deliver(
+  child: Deno.ChildProcess,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<boolean> {
+  const writer = child.stdin.getWriter();
+  try {
+    for await (const chunk of chunks) await writer.write(chunk);
+    await writer.close();
+    return true;
+  } catch {
+    await writer.abort().catch(() => {});
+    return false;
+  }
+}
+
+async function pumpStdout(
+  options: SuperviseOptions,
+  state: { stdoutOverflow: boolean; ioError: string | null },
+  kill: () => void,
+): Promise<number> {
+  let written = 0;
+  let file: Deno.FsFile | null = null;
+  try {
+    file = await Deno.open(options.stdoutPath, { write: true, create: true, truncate: true });
+    const write = async (chunk: Uint8Array) => {
+      const room = options.stdoutBytesMax - written;
+      if (chunk.length > room) {
+        state.stdoutOverflow = true;
+        kill();
+      }
+      const part = chunk.subarray(0, Math.max(0, Math.min(room, chunk.length)));
+      for (let offset = 0; offset < part.length;) {
+        offset += await file!.write(part.subarray(offset));
+      }
+      written += part.length;
+    };
+    if (options.stdoutHead !== undefined) await write(options.stdoutHead);
+    while (!state.stdoutOverflow) {
+      const { done, value } = await options.stdout.read();
+      if (done) break;
+      await write(value);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.Interrupted) && !state.stdoutOverflow) {
+      state.ioError = `Cannot write stdout: ${error instanceof Error ? error.message : error}`;
+      kill();
+    }
+  } finally {
+    file?.close();
+    // After an overflow keep reading (and dropping) so the pipe never blocks.
+    await discard(options.stdout);
+  }
+  return written;
+}
+
+async function pumpStderr(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  capture: HeadTailCapture,
+): Promise<void> {
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      capture.push(value);
+    }
+  } catch {
+    // Cancelled after the drain deadline.
+  }
+}
+
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    while (!(await reader.read()).done) {
+      // Dropped.
+    }
+  } catch {
+    // Cancelled.
+  }
+}
+
+async function drain(pumps: Promise<unknown>[]): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), drainAfterExitMs);
+  });
+  const done = Promise.all(pumps).then(() => true as const);
+  const drained = await Promise.race([done, timeout]);
+  clearTimeout(timer);
+  return drained;
+}
+
+const signalNumbers: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+};
+
+function signalNumber(signal: Deno.Signal, code: number): number {
+  return signalNumbers[signal] ?? (code > 128 ? code - 128 : 0);
+}
