@@ -29,6 +29,8 @@ export class ServerProcess {
   readonly port: number;
   readonly dataDir: string;
   readonly host = "127.0.0.1";
+  /** Set by tests that kill the server on purpose. */
+  killed = false;
   #exited = false;
   readonly status: Promise<Deno.CommandStatus>;
 
@@ -107,6 +109,7 @@ export class ServerProcess {
 
   /** Kills the server with `signal` and waits for it to exit. */
   async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    this.killed = true;
     if (this.#exited) return;
     try {
       this.#child.kill(signal);
@@ -181,12 +184,29 @@ export class Cluster {
     return cluster;
   }
 
+  /** The servers not killed by the test. */
+  get live(): ServerProcess[] {
+    return this.servers.filter((server) => !server.killed);
+  }
+
   /** Adds a server joining this ring through a live member. */
-  async add(options: { dataDir?: string; args?: string[] } = {}): Promise<ServerProcess> {
-    const live = this.servers.find((s) => s.pid > 0)!;
+  async add(
+    options: { dataDir?: string; port?: number; args?: string[] } = {},
+  ): Promise<ServerProcess> {
+    const live = this.live[0];
+    if (!live) throw new Error("No live server to join through");
     const server = await ServerProcess.start({ join: live, ...options });
     this.servers.push(server);
     return server;
+  }
+
+  /** Starts a killed server again, on its port and with its data directory. */
+  async restart(server: ServerProcess, args: string[] = []): Promise<ServerProcess> {
+    const index = this.servers.indexOf(server);
+    const fresh = await this.add({ dataDir: server.dataDir, port: server.port, args });
+    this.servers.splice(this.servers.indexOf(fresh), 1);
+    this.servers[index] = fresh;
+    return fresh;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
