@@ -217,3 +217,17 @@ export const bwrapWarmCount = 4;
  * an occasional job without doubling the runner's memory.
  */
 export const pyodideWarmCount = 1;
+
+/**
+ * Bytes of inputs a runner keeps on disk. Inputs are immutable, so a cache
+ * saves refetching shared inputs (a dataset read by every map job); 2 GiB
+ * fits a scratch disk and most working sets.
+ */
+export const runnerCacheBytesMax = 2 * 1024 ** 3;
+
+/**
+ * Longest pause between polls of a runner that found no ready job. Short
+ * enough that a job becoming ready starts within a second; a waiting runner
+ * costs a server one cheap request per second.
+ */
+export const runnerIdleBackoffMsMax = 1_000;

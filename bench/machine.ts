@@ -41,6 +41,8 @@ export interface Machine {
   deno: typeof Deno.version;
   tools: Tools;
   git?: { commit: string; dirty: boolean };
+  /** 1, 5 and 15 minute load averages when the bench started: other work on the machine skews figures. */
+  loadAverage: number[];
 }
 
 async function isExecutable(path: string): Promise<boolean> {
@@ -150,5 +152,6 @@ export async function describeMachine(repoRoot: string, tools: Tools): Promise<M
     deno: Deno.version,
     tools,
     git: await gitState(repoRoot),
+    loadAverage: Deno.loadavg(),
   };
 }
