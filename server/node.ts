@@ -377,10 +377,10 @@ export class Node {
 
   /**
    * Finds the freshest copy of an object: here, then on its owners, then
-   * (while the ring is moving) on every other server. A copy fetched by an
-   * owner that lacked it is stored (read repair).
+   * (while the ring is moving, unless `everywhere` is false) on every other
+   * server. A copy fetched by an owner that lacked it is stored (read repair).
    */
-  async #find(hash: number, metaOnly: boolean): Promise<StoredObject | undefined> {
+  async #find(hash: number, metaOnly: boolean, everywhere = true): Promise<StoredObject | undefined> {
     const local = this.#store.get(hash);
     if (local && isTerminal(local.meta)) return local;
     let best = local;
@@ -393,7 +393,7 @@ export class Node {
       }
     };
     await ask(owners.filter((id) => id !== this.id));
-    if (!best) await ask(this.#alivePeers().filter((id) => !owners.includes(id)));
+    if (!best && everywhere) await ask(this.#alivePeers().filter((id) => !owners.includes(id)));
     if (best && best !== local && !metaOnly && owners.includes(this.id)) this.#apply(best);
     return best;
   }
@@ -634,7 +634,7 @@ export class Node {
   ): Promise<{ hash: number; salt: number; existing?: StoredObject }> {
     for (let probe = 0; probe < saltProbesMax; probe++, salt = (salt + 1) >>> 0) {
       const hash = objectHash(name, salt);
-      const existing = await this.#find(hash, true);
+      const existing = await this.#find(hash, true, false);
       if (!existing) return { hash, salt };
       if (existing.name === name && same(existing)) return { hash, salt, existing };
     }
@@ -736,7 +736,11 @@ export class Node {
         void this.#replicateFinished(next, null);
         continue;
       }
-      await this.#replicate(next, true);
+      try {
+        await this.#replicate(next, true);
+      } catch (error) {
+        this.#log(`lease of ${hex(hash)} not replicated yet: ${(error as Error).message}`);
+      }
       const namespace = leased.inputs.flatMap((input) => [hex(input.hash), input.name]);
       return { kind: "job", reply: ack(object.data.toBase64(), hex(hash), ...namespace) };
     }
