@@ -36,13 +36,22 @@ export function jobIdentity(
 ): string {
   const header = [
     "job",
-    job.name,
-    job.outputName,
+    escapeLine(job.name),
+    escapeLine(job.outputName),
     job.inputs.map((h) => h.toString(16).padStart(8, "0")).join(","),
     job.salt === undefined ? "" : `fresh=${job.salt}`,
     "",
   ].join("\n");
   return sha256Hex(header, job.source);
+}
+
+/**
+ * Names may contain newlines, which separate the fields of a job's identity:
+ * escape them (and the escape character) so that no two jobs share one. Names
+ * without either character are unchanged, and so are their identities.
+ */
+function escapeLine(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
 }
 
 /** Identity of a job's output file, derived from the job's identity. */
