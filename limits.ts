@@ -26,6 +26,30 @@ export const nameBytesMax = 1024;
 export const inlineBytesMax = 45_000;
 
 /**
+ * Refs in one index object or manifest of a chunked file (its fan-out). A
+ * ref is 16 bytes, so 2048 refs (32 KiB plus a small header) fit in one
+ * object of `inlineBytesMax`, and as base64 in a MADD or UPD frame next to
+ * the name, stderr and detail. With 45 000-byte chunks one level covers
+ * 92 MB, two levels 188 GB.
+ */
+export const chunkRefsMax = 2048;
+
+/**
+ * Deepest chunk tree (levels of refs between a manifest and the data). Four
+ * levels of 2048 refs address more than 2^53 bytes, the largest size a
+ * manifest may state; deeper trees are refused as malformed.
+ */
+export const chunkTreeDepthMax = 4;
+
+/**
+ * Chunk requests (ADD, GET) one transfer keeps in flight. Each holds one
+ * chunk raw and as base64 (about 110 KB), so 16 cost under 2 MB of a
+ * client's or runner's memory, and they are enough to keep three or more
+ * servers busy on a LAN (measured: bench/bulk.ts).
+ */
+export const chunksInFlight = 16;
+
+/**
  * Most inputs of one job. Each input is 9 bytes on the wire (":" + 8 hex);
  * 4096 inputs is 36 KiB, which fits in a JADD frame with the source.
  */
