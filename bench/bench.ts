@@ -98,31 +98,33 @@ function loadText(loadAverage: number[]): string {
   return loadAverage.map((value) => value.toFixed(2)).join(" / ");
 }
 
+function machineLine(results: Results): string {
+  const { machine } = results;
+  const { tools } = machine;
+  const found = (version: string | undefined) => version ?? "not found";
+  const memory = (machine.memoryBytes / 2 ** 30).toFixed(0);
+  return [
+    `Machine: ${machine.cores} cores (${machine.cpuModel}), ${memory} GiB, ${machine.os},`,
+    `Linux ${machine.kernel}; Deno ${machine.deno.deno}, PyPy ${found(tools.pypy?.version)},`,
+    `Python ${found(tools.python?.version)}, Redis ${found(tools.redisServer?.version)},`,
+    `Dask ${found(tools.daskPython?.dask)} / distributed ${found(tools.daskPython?.distributed)}.`,
+    `Load average ${loadText(machine.loadAverage)} at the start,`,
+    `${
+      loadText(results.loadAverageAtEnd)
+    } at the end (other work on the machine widens the spread).`,
+  ].join(" ");
+}
+
 async function updateReadme(results: Results, resultsPath: string): Promise<void> {
   const path = `${benchDir}/README.md`;
-  const { machine } = results;
-  const tools = machine.tools;
-  const header = [
-    `Measured ${results.startedAt.slice(0, 16).replace("T", " ")} UTC, ${results.mode} run ` +
-    `(${results.runsPerFigure} runs per figure, ${Math.round(results.durationSeconds)} s), ` +
-    `results in \`bench/results/${resultsPath.split("/").pop()}\`.`,
-    "",
-    `Machine: ${machine.cores} cores (${machine.cpuModel}), ${
-      (machine.memoryBytes / 2 ** 30).toFixed(0)
-    } GiB, ` +
-    `${machine.os}, Linux ${machine.kernel}; Deno ${machine.deno.deno}, ` +
-    `PyPy ${tools.pypy?.version ?? "not found"}, Python ${tools.python?.version ?? "not found"}, ` +
-    `Redis ${tools.redisServer?.version ?? "not found"}, ` +
-    `Dask ${tools.daskPython?.dask ?? "not found"} / distributed ${
-      tools.daskPython?.distributed ?? "not found"
-    }.`,
-    "",
-  ].join("\n");
+  const when = results.startedAt.slice(0, 16).replace("T", " ");
+  const runLine = `Measured ${when} UTC, ${results.mode} run (${results.runsPerFigure} runs per ` +
+    `figure, ${Math.round(results.durationSeconds)} s); results in ` +
+    `\`bench/results/${resultsPath.split("/").pop()}\`.`;
+  const table = renderMarkdown(results.rows, results.comparisons);
   const readme = await Deno.readTextFile(path);
-  await Deno.writeTextFile(
-    path,
-    replaceBetweenMarks(readme, header + renderMarkdown(results.rows, results.comparisons)),
-  );
+  const generated = `${runLine}\n\n${machineLine(results)}\n\n${table}`;
+  await Deno.writeTextFile(path, replaceBetweenMarks(readme, generated));
 }
 
 async function main(argv: string[]): Promise<void> {

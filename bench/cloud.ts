@@ -19,8 +19,11 @@ import type { DagPlan } from "./workloads.ts";
 /** Thrown by a hook whose feature does not exist yet. */
 export class NotImplementedError extends Error {
   override name = "NotImplementedError";
+  /** The hook to write, e.g. `cloudJobs`. */
+  readonly hook: string;
   constructor(hook: string) {
     super(`Not implemented yet: bench/cloud.ts ${hook}()`);
+    this.hook = hook;
   }
 }
 

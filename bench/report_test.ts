@@ -65,7 +65,7 @@ Deno.test("compare() orients ratios and explains missing sides", () => {
     { label: "abs", subject: { key: cloud.key, metric: "throughput" } },
   ]);
   assert.equal(ratio?.value, 0.5);
-  assert.equal(ratio?.target, ">= 0.6×");
+  assert.equal(ratio?.target, "≥ 0.6×");
   assert.match(missing?.reason ?? "", /not run/);
   assert.equal(absolute?.value, 100);
   assert.equal(absolute?.unit, "ops/s");

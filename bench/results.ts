@@ -89,8 +89,8 @@ export function compare(
       ? "×"
       : comparison.unit ?? (typeof subject === "string" ? "" : subject.unit);
     const spacer = unit === "×" || unit === "" ? "" : " ";
-    const target = comparison.target &&
-      `${comparison.target.op} ${comparison.target.value}${spacer}${unit}`;
+    const op = comparison.target?.op === ">=" ? "≥" : "≤";
+    const target = comparison.target && `${op} ${comparison.target.value}${spacer}${unit}`;
     const base = { label: comparison.label, unit, target };
     if (typeof subject === "string") return { ...base, reason: subject };
     if (typeof peer === "string") return { ...base, reason: peer };

@@ -7,7 +7,7 @@
 
 import { cloudBulk } from "../cloud.ts";
 import { type Comparison, measure, type Row } from "../results.ts";
-import { classify, measuredRow, type Scenario } from "./context.ts";
+import { classify, formatBytes, measuredRow, type Scenario } from "./context.ts";
 
 const scenario = "bulk";
 const key = `${scenario}/1gb/cloud-3`;
@@ -21,7 +21,7 @@ export const bulkScenario: Scenario = {
     const bytes = context.sizes.bulkBytes;
     const base = {
       scenario,
-      caseLabel: `${bytes / 1e6} MB up and down`,
+      caseLabel: `${formatBytes(bytes)} up and down`,
       system: "cloud, 3 servers, 2 copies",
       key,
     };
@@ -55,6 +55,7 @@ export const bulkScenario: Scenario = {
       label: "bulk upload through the ring",
       subject: { key, metric: "upload" },
       target: { op: ">=", value: 200 },
+      unit: "MB/s",
     },
     {
       label: "bulk download through the ring",

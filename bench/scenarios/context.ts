@@ -132,3 +132,11 @@ export function sortByCase(rows: readonly Row[], caseKeys: readonly string[]): R
     .sort((a, b) => order(a.row) - order(b.row) || a.index - b.index)
     .map(({ row }) => row);
 }
+
+/** Bytes in decimal units for labels: 1 GB, 100 MB, 16 kB. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${Number((bytes / 1e9).toPrecision(3))} GB`;
+  if (bytes >= 1e6) return `${Number((bytes / 1e6).toPrecision(3))} MB`;
+  if (bytes >= 1e3) return `${Number((bytes / 1e3).toPrecision(3))} kB`;
+  return `${bytes} B`;
+}

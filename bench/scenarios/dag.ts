@@ -23,6 +23,7 @@ import {
   type BenchContext,
   classify,
   daskScript,
+  formatBytes,
   measuredRow,
   pythonEnv,
   type Scenario,
@@ -60,12 +61,11 @@ interface ScriptReport {
 
 function cases(context: BenchContext): Case[] {
   const { sizes } = context;
-  const megabytes = Math.round(sizes.corpusBytes / 1e6);
   const thousands = Math.round(sizes.nbodySteps / 1000);
   return [
     {
       key: "wordcount",
-      label: `word count ${megabytes} MB: ${sizes.corpusShards} maps + reduce`,
+      label: `word count ${formatBytes(sizes.corpusBytes)}: ${sizes.corpusShards} maps + reduce`,
     },
     { key: "nbody", label: `n-body: ${sizes.nbodyJobs} × ${thousands}k steps + combine` },
   ];

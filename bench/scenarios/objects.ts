@@ -7,7 +7,7 @@
  */
 
 import { startCloudObjectStore } from "../cloud.ts";
-import { runLoad } from "../load.ts";
+import { type LoadResult, runLoad } from "../load.ts";
 import type { ObjectStore } from "../object_store.ts";
 import { startRedis } from "../redis.ts";
 import { type Comparison, measure, type Row, statusRows } from "../results.ts";
@@ -65,60 +65,94 @@ function systems(context: BenchContext): System[] {
   ];
 }
 
-async function measureCase(context: BenchContext, store: ObjectStore, c: Case, system: System) {
-  const base = {
-    scenario,
-    caseLabel: c.label,
-    system: system.label,
-    key: `${scenario}/${c.key}/${system.key}`,
-  };
-  const open = c.kind === "write" ? () => store.openWriter(valueBytes) : () => store.openReader();
-  const results = [];
-  try {
-    for (let run = 0; run < context.runs; run++) {
-      results.push(
-        await runLoad(open, {
+interface Started {
+  system: System;
+  store: ObjectStore;
+}
+
+/** Start and fill every system that can run; the others get their status rows in `rows`. */
+async function startAll(context: BenchContext, list: System[], rows: Row[]): Promise<Started[]> {
+  const started: Started[] = [];
+  for (const system of list) {
+    if (system.missing) {
+      rows.push(...statusRows(scenario, cases, system, "not installed", system.missing));
+      continue;
+    }
+    let store: ObjectStore | undefined;
+    try {
+      store = await system.start();
+      context.log(`${system.label}: storing ${context.sizes.preloadObjects} objects for GET`);
+      await store.preload(context.sizes.preloadObjects, valueBytes);
+      started.push({ system, store });
+    } catch (error) {
+      await store?.stop();
+      const { status, note } = classify(error);
+      rows.push(...statusRows(scenario, cases, system, status, note));
+    }
+  }
+  return started;
+}
+
+/**
+ * One case on every started system, runs interleaved (run 1 of each system,
+ * then run 2 of each, …) so that other work on the machine falls on all of
+ * them alike and the ratios hold.
+ */
+async function measureCase(context: BenchContext, started: Started[], c: Case): Promise<Row[]> {
+  const results = new Map<string, LoadResult[]>();
+  const failures = new Map<string, unknown>();
+  context.log(`${c.label}: ${started.map(({ system }) => system.label).join(" / ")}`);
+  for (let run = 0; run < context.runs; run++) {
+    for (const { system, store } of started) {
+      if (failures.has(system.key)) continue;
+      const open = c.kind === "write"
+        ? () => store.openWriter(valueBytes)
+        : () => store.openReader();
+      try {
+        const result = await runLoad(open, {
           connections: c.connections,
           durationMs: context.sizes.loadMs,
           warmupMs: run === 0 ? context.sizes.warmupMs : 0,
-        }),
-      );
+        });
+        results.set(system.key, [...results.get(system.key) ?? [], result]);
+      } catch (error) {
+        failures.set(system.key, error);
+      }
     }
-  } catch (error) {
-    return { ...base, measures: [], ...classify(error) };
   }
-  const operations = results.reduce((sum, result) => sum + result.operations, 0);
-  return measuredRow({ ...base, note: `${operations} ops in ${results.length} runs` }, [
-    measure("throughput", "ops/s", "higher", results.map((result) => result.opsPerSecond)),
-    measure("latency p50", "ms", "lower", results.map((result) => result.p50Ms)),
-    measure("latency p99", "ms", "lower", results.map((result) => result.p99Ms)),
-  ]);
+  return started.map(({ system }) => {
+    const base = {
+      scenario,
+      caseLabel: c.label,
+      system: system.label,
+      key: `${scenario}/${c.key}/${system.key}`,
+    };
+    if (failures.has(system.key)) {
+      return { ...base, measures: [], ...classify(failures.get(system.key)) };
+    }
+    const runs = results.get(system.key) ?? [];
+    const operations = runs.reduce((sum, result) => sum + result.operations, 0);
+    return measuredRow({ ...base, note: `${operations} ops in ${runs.length} runs` }, [
+      measure("throughput", "ops/s", "higher", runs.map((result) => result.opsPerSecond)),
+      measure("latency p50", "ms", "lower", runs.map((result) => result.p50Ms)),
+      measure("latency p99", "ms", "lower", runs.map((result) => result.p99Ms)),
+    ]);
+  });
 }
 
-async function runSystem(context: BenchContext, system: System): Promise<Row[]> {
-  if (system.missing) return statusRows(scenario, cases, system, "not installed", system.missing);
-  let store: ObjectStore;
+async function runScenario(context: BenchContext): Promise<Row[]> {
+  const list = systems(context);
+  const rows: Row[] = [];
+  const started = await startAll(context, list, rows);
   try {
-    store = await system.start();
-  } catch (error) {
-    const { status, note } = classify(error);
-    return statusRows(scenario, cases, system, status, note);
-  }
-  try {
-    context.log(`${system.label}: storing ${context.sizes.preloadObjects} objects for GET`);
-    await store.preload(context.sizes.preloadObjects, valueBytes);
-    const rows: Row[] = [];
     for (const c of cases) {
-      context.log(`${system.label}: ${c.label}`);
-      rows.push(await measureCase(context, store, c, system));
+      if (started.length > 0) rows.push(...await measureCase(context, started, c));
     }
-    return rows;
-  } catch (error) {
-    const { status, note } = classify(error);
-    return statusRows(scenario, cases, system, status, note);
   } finally {
-    await store.stop();
+    await Promise.all(started.map(({ store }) => store.stop()));
   }
+  const systemOrder = (row: Row) => list.findIndex((system) => row.key.endsWith(`/${system.key}`));
+  return sortByCase(rows.sort((a, b) => systemOrder(a) - systemOrder(b)), cases.map((c) => c.key));
 }
 
 function comparisons(): Comparison[] {
@@ -149,10 +183,6 @@ export const objectsScenario: Scenario = {
   id: scenario,
   issueNumbers: [1, 2],
   title: "Object store: 1 KB ADD/GET vs Redis SET/GET",
-  run: async (context) => {
-    const rows: Row[] = [];
-    for (const system of systems(context)) rows.push(...await runSystem(context, system));
-    return sortByCase(rows, cases.map((c) => c.key));
-  },
+  run: runScenario,
   comparisons: comparisons(),
 };
