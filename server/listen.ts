@@ -109,21 +109,30 @@ async function handleConnection(
   const idleLimitMs = options.idleMs ?? idleMs;
   const frameLimitMs = options.frameReadMs ?? frameReadMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the frame now arriving started: a frame must arrive whole within `frameLimitMs`. */
+  let partialSince: number | null = null;
   const arm = () => {
     clearTimeout(timer);
-    timer = setTimeout(
-      () => closeQuietly(conn),
-      decoder.pendingBytes > 0 ? frameLimitMs : idleLimitMs,
-    );
+    const ms = partialSince === null
+      ? idleLimitMs
+      : Math.max(0, partialSince + frameLimitMs - Date.now());
+    timer = setTimeout(() => closeQuietly(conn), ms);
   };
   try {
     (conn as Deno.TcpConn).setNoDelay?.(true);
     for (;;) {
       arm();
       const count = await conn.read(buffer);
+      // No deadline while requests are served: a long WAIT is not idleness.
+      clearTimeout(timer);
       if (count === null) return;
       decoder.push(buffer.subarray(0, count));
+      const pendingBefore = decoder.pendingBytes;
       if (!await drain(node, conn, decoder, session)) return;
+      if (decoder.pendingBytes === 0) partialSince = null;
+      else if (partialSince === null || decoder.pendingBytes < pendingBefore) {
+        partialSince = Date.now();
+      }
     }
   } catch (error) {
     if (

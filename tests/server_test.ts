@@ -444,6 +444,52 @@ Deno.test("server closes connections idle too long and frames cut short", async 
   }
 });
 
+Deno.test("server closes a frame that trickles in slower than its deadline", async () => {
+  await using server = await ServerProcess.start({ args: ["--frame-read-ms", "600"] });
+  const raw = await Raw.open(server);
+  try {
+    const frame = encodeFrame("GETS:trickle");
+    const started = Date.now();
+    let closed = false;
+    for (const byte of frame) {
+      try {
+        await raw.send(new Uint8Array([byte]));
+      } catch {
+        closed = true;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    if (!closed) assert.equal(await raw.closedByServer(), true);
+    assert.ok(Date.now() - started < frame.length * 150, "closed before the whole frame arrived");
+  } finally {
+    raw.close();
+  }
+});
+
+Deno.test("server does not count a long WAIT as idleness", async () => {
+  await using server = await ServerProcess.start({ args: ["--idle-ms", "300"] });
+  const connection = await Connection.open(server.host, server.port);
+  try {
+    const [, out] = await (async () => {
+      const cloud = server.client();
+      try {
+        return await cloud.addJob("never-run", "print(1)", "o", []);
+      } finally {
+        cloud.close();
+      }
+    })();
+    const reply = await connection.request({
+      command: "WAIT",
+      hash: out.hashValue,
+      timeoutMs: 1_000,
+    });
+    assert.deepEqual(reply, { ok: true, fields: ["incomplete"] });
+  } finally {
+    connection.close();
+  }
+});
+
 Deno.test("server refuses connections beyond its limit with NACK:busy", async () => {
   await using server = await ServerProcess.start({ args: ["--max-connections", "3"] });
   const held = await Promise.all([1, 2, 3].map(() => Raw.open(server)));
