@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { createBwrapSandbox } from "./bwrap.ts";
+import { runHostileSuite } from "./hostile_suite.ts";
+import { runSandboxSuite } from "./sandbox_suite.ts";
+import { assertStillRuns, runJob } from "./_suite_helpers.ts";
+
+// bwrap is the default backend: a machine without bubblewrap or an
+// interpreter fails these tests unless CLOUD_SKIP_BWRAP=1 says to skip them.
+const skip = Deno.env.get("CLOUD_SKIP_BWRAP") === "1";
+
+if (skip) {
+  Deno.test({ name: "bwrap suites (skipped: CLOUD_SKIP_BWRAP=1)", ignore: true, fn: () => {} });
+} else {
+  runSandboxSuite("bwrap", (limits) => createBwrapSandbox({ limits, warm: 2 }));
+  runHostileSuite("bwrap", (limits) => createBwrapSandbox({ limits, warm: 2 }));
+}
+
+Deno.test({
+  name: "createBwrapSandbox() enforces the CPU limit with RLIMIT_CPU",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({
+      limits: { cpuSeconds: 1, wallMs: 20_000 },
+      warm: 0,
+    });
+    try {
+      const ran = await runJob(sandbox, "while True:\n    pass");
+      assert.equal(ran.result.reason, "timeout");
+      assert.match(ran.result.detail, /1 s of CPU/);
+      assert.ok(ran.result.wallMs < 10_000, `took ${ran.result.wallMs} ms`);
+      await assertStillRuns(sandbox);
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "createBwrapSandbox() runs jobs with python3 and without a warm pool",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({ python: "/usr/bin/python3", warm: 0 });
+    try {
+      assert.equal(sandbox.probe.pythonPath, "/usr/bin/python3");
+      const ran = await runJob(sandbox, "import sys\nprint(sys.implementation.name)");
+      assert.equal(ran.stdout, "cpython\n");
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "createBwrapSandbox() binds inputs directly when they cannot be hard-linked",
+  ignore: skip,
+  fn: async () => {
+    // /dev/shm is another file system than the default work directory.
+    const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({ warm: 1 });
+    try {
+      await Deno.writeTextFile(`${dir}/input`, "from another file system");
+      const ran = await runJob(sandbox, "print(open('/net/sub/in').read())", {
+        inputs: [{ name: "sub/in", path: `${dir}/input` }],
+      });
+      assert.equal(ran.stdout, "from another file system\n");
+    } finally {
+      await sandbox.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "createBwrapSandbox() rejects a missing interpreter",
+  ignore: skip,
+  fn: async () => {
+    await assert.rejects(
+      createBwrapSandbox({ python: "/nonexistent/python3" }),
+      /interpreter not found/,
+    );
+  },
+});
