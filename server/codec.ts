@@ -118,7 +118,11 @@ function isCount(value: unknown): boolean {
 function isMeta(value: unknown): value is ObjectMeta {
   if (!isRecord(value) || typeof value.id !== "string") return false;
   if (value.kind === "file") {
-    return fileStates.has(value.state as string) && isCount(value.size);
+    return fileStates.has(value.state as string) && isCount(value.size) &&
+      (value.job === undefined || isCount(value.job)) &&
+      (value.attempt === undefined || isCount(value.attempt)) &&
+      (value.error === undefined || typeof value.error === "string") &&
+      (value.chunked === undefined || typeof value.chunked === "boolean");
   }
   if (value.kind === "job") {
     return jobStates.has(value.state as string) && isCount(value.output) &&
@@ -129,7 +133,9 @@ function isMeta(value: unknown): value is ObjectMeta {
       ) &&
       isCount(value.attempt) && isCount(value.lost) && isCount(value.leaseUntilMs) &&
       isCount(value.createdMs) &&
-      typeof value.stderr === "string" && typeof value.detail === "string";
+      typeof value.stderr === "string" && typeof value.detail === "string" &&
+      (value.exitCode === null || Number.isSafeInteger(value.exitCode)) &&
+      (value.reason === null || typeof value.reason === "string");
   }
   return false;
 }
