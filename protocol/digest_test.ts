@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { fileIdentity, jobIdentity, outputIdentity, saltOf, sha256Hex } from "./digest.ts";
+import { objectHash } from "./hash.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
 
@@ -154,6 +155,81 @@ Deno.test("jobIdentity() is unchanged for names without newline or backslash", (
     jobIdentity({ ...base, salt: 10 }),
     sha256Hex("job\njob\nout\n00000001,00000002\nfresh=10\n", utf8("print(1)")),
   );
+});
+
+Deno.test("fileIdentity() and saltOf() match the PROTOCOL.md content vectors", () => {
+  const vectors: [string, string, number, number][] = [
+    [
+      "contents",
+      "d1b2a59fbea7e20077af9f91b27e95e865061b270be03ff539ab3b73587882e8",
+      0xfa20045a,
+      0x853899ee,
+    ],
+    [
+      "",
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      0x55788e30,
+      0x88382b7b,
+    ],
+    [
+      "second file\n",
+      "f957b19529906961933c5c30f8713c500a9bb5d9d0695c40d48c97a26a3594ec",
+      0x11c95299,
+      0xf0f40735,
+    ],
+  ];
+  for (const [content, digest, name1, name2] of vectors) {
+    const id = fileIdentity(utf8(content));
+    assert.equal(id, digest);
+    assert.equal(saltOf(id), Number.parseInt(digest.slice(0, 8), 16));
+    assert.equal(objectHash("name1", saltOf(id)), name1);
+    assert.equal(objectHash("name2", saltOf(id)), name2);
+  }
+});
+
+Deno.test("jobIdentity() and outputIdentity() match the PROTOCOL.md job vectors", () => {
+  const source = utf8('for path in ["/net/name1", "/net/name2"]:\n    print(open(path).read())\n');
+  const job = {
+    name: "jobname",
+    source,
+    outputName: "outputname",
+    inputs: [0xfa20045a, 0xf0f40735],
+  };
+  const cases: [JobFields, string, number, string, number][] = [
+    [
+      job,
+      "ac2579049d3ca05302c4c30202f0a7f4a956dd7bc1039618c922e46c12ca79b5",
+      0x8e3895b4,
+      "ef1ac719349e3777828b5c672db026eeb3fbf269a20570e5c77063b00f406e55",
+      0xee986f3c,
+    ],
+    [
+      { ...job, salt: 0x2a },
+      "dda5d681736397c271bf73c71cb4625b59ee178ad1fb69642e46a8541661f0c2",
+      0x593023c4,
+      "3892170f39d1b511d0ed14a7203278120005bfb987cf3699b45e2c4ec14e5232",
+      0x4600bc9a,
+    ],
+    [
+      // Section 3.4's escaping: a name with LF, an output name with a backslash.
+      {
+        name: "line\nbreak",
+        source: utf8("print(1)\n"),
+        outputName: "back\\slash",
+        inputs: [0x2a],
+      },
+      "eb9d29f0f643b28293f849b48279d5d9974b1186ccda5d7a0049d96948c232bd",
+      0x7d5b11ae,
+      "b3c42734d3400950c9b44b7bcec51ff90b18659548d1c55cf25ef1f2665e978b",
+      0xde9ac3f8,
+    ],
+  ];
+  for (const [fields, id, hash, outputId, outputHash] of cases) {
+    assert.equal(jobIdentity(fields), id);
+    assert.equal(objectHash(fields.name, fields.salt ?? saltOf(id)), hash);
+    assert.equal(outputIdentity(id), outputId);
+    assert.equal(objectHash(fields.outputName, saltOf(outputId)), outputHash);
+  }
 });
 
 Deno.test("outputIdentity() derives a distinct, stable identity from the job's", () => {

@@ -70,6 +70,41 @@ Deno.test("encodeFrame() writes length, checksum, payload and NUL", () => {
   assert.deepEqual(encodeFrame(Uint8Array.of(0)), ascii("000100\0\0"));
 });
 
+/** docs/PROTOCOL.md 7.1: payload and the frame's hex. */
+const specFrames: [string, string][] = [
+  ["STOP", "30303034343653544f5000"],
+  ["GETS", "3030303433334745545300"],
+  ["ACK", "30303033636641434b00"],
+  ["ADD:name1:Y29udGVudHM=", "3030313666344144443a6e616d65313a593239756447567564484d3d00"],
+  ["NACK:none:No jobs left", "3030313639374e41434b3a6e6f6e653a4e6f206a6f6273206c65667400"],
+  ["ACK:8a0b3d3c", "30303063363141434b3a386130623364336300"],
+  ["", "30303030303000"],
+  ["ADD:naïve:w6k=", "3030306661654144443a6e61c3af76653a77366b3d00"],
+];
+
+Deno.test("encodeFrame() matches the PROTOCOL.md frame vectors", () => {
+  for (const [payload, hex] of specFrames) {
+    assert.equal(encodeFrame(payload).toHex(), hex, JSON.stringify(payload));
+    const decoder = new FrameDecoder();
+    decoder.push(Uint8Array.fromHex(hex));
+    assert.deepEqual(decoder.next(), frameOf(new TextEncoder().encode(payload)));
+  }
+});
+
+Deno.test("FrameDecoder matches the PROTOCOL.md upper-case, checksum and broken vectors", () => {
+  const decoder = new FrameDecoder();
+  decoder.push(Uint8Array.fromHex("3030313646344144443a6e616d65313a593239756447567564484d3d00"));
+  decoder.push(Uint8Array.fromHex("3030303433344745545300")); // 000434GETS: sum is 0x33
+  decoder.push(ascii("000433GETS\0"));
+  assert.deepEqual(drain(decoder), [
+    frameOf(ascii("ADD:name1:Y29udGVudHM=")),
+    { kind: "bad-checksum", expected: 0x34, actual: 0x33 },
+    frameOf(ascii("GETS")),
+  ]);
+  decoder.push(ascii("00zz00"));
+  assert.throws(() => decoder.next(), /header is not hexadecimal \(got "00zz00"\)/);
+});
+
 Deno.test("encodeFrame() encodes text as UTF-8 and counts bytes, not characters", () => {
   // "é" is c3 a9: 0xc3 + 0xa9 = 0x16c, low byte 0x6c.
   assert.deepEqual(encodeFrame("é"), concat(ascii("00026c"), Uint8Array.of(0xc3, 0xa9, 0)));

@@ -69,6 +69,42 @@ Deno.test("objectHash() matches the cross-checked vectors", () => {
   }
 });
 
+/** docs/PROTOCOL.md 7.3: name, salt, fnv(name), fnv of all bytes, hash. */
+const specHashes: [string, number, number, number, number][] = [
+  ["", 0x00000000, 0x811c9dc5, 0x1210d00f, 0xc8fced69],
+  ["a", 0x00000000, 0xe40c292c, 0xf8629084, 0x407891f0],
+  ["name1", 0x00000000, 0x28e5d975, 0xbfb7171f, 0x45b121a9],
+  ["name1", 0x00000001, 0x28e5d975, 0xbeb7158c, 0x3c857008],
+  ["name1", 0xffffffff, 0x28e5d975, 0x7c61cbbb, 0xa5489fe8],
+  ["name2", 0x00000000, 0x25e5d4bc, 0xcab52f34, 0x80d72889],
+  ["jobname", 0x00000000, 0xf74272d7, 0x79b81ac5, 0xbc0b96a5],
+  ["outputname", 0x00000000, 0x9e40913f, 0x6d901bfd, 0x09b799a0],
+  ["größe", 0x00000000, 0xcd38f49a, 0xcaaf074e, 0xd115ee26],
+  ["日本語", 0x00000007, 0x805f5ce7, 0xf918c9f0, 0x16ff340b],
+  ["🙂", 0x80000000, 0x57a37a4b, 0x777d7ca1, 0xb1fa6472],
+  ["localhost:11111", 0x00000000, 0x1850c837, 0x92f0c2e5, 0x61891912],
+  ["localhost:11111", 0x00000001, 0x1850c837, 0x91f0c152, 0x5bd57e47],
+  ["localhost:11111", 0x0000001f, 0x1850c837, 0xa3f0dda8, 0xcd7293bf],
+];
+
+Deno.test("objectHash() matches the PROTOCOL.md vectors, intermediate values included", () => {
+  assert.equal(fmix32(0x811c9dc5), 0xab3e7c0b);
+  for (const [name, salt, nameState, state, hash] of specHashes) {
+    const label = `${JSON.stringify(name)} ${formatHash(salt)}`;
+    const tail = Uint8Array.of(
+      0,
+      salt >>> 24,
+      (salt >>> 16) & 0xff,
+      (salt >>> 8) & 0xff,
+      salt & 0xff,
+    );
+    assert.equal(fnv1a32(utf8(name)), nameState, label);
+    assert.equal(fnv1a32(tail, nameState), state, label);
+    assert.equal(fmix32(state), hash, label);
+    assert.equal(objectHash(name, salt), hash, label);
+  }
+});
+
 Deno.test("objectHash() follows its documented definition", () => {
   fc.assert(
     fc.property(fc.string({ unit: "binary", maxLength: 40 }), fc.nat(0xffffffff), (name, salt) => {
