@@ -251,7 +251,8 @@ class Bwrap implements BwrapSandbox {
       kill: () => jail.child.kill("SIGKILL"),
     });
     const oomKills = (await jail.cgroup?.oomKills()) ?? 0;
-    await this.#discard(jail, false);
+    // The job is over: report now, clean up (cgroup, links) in the background.
+    this.#track(this.#discard(jail, false));
     const firstLine = new TextDecoder().decode(seen.stderr.subarray(0, 200)).split("\n")[0] ?? "";
     const jailFailed = seen.observation.exitCode !== 0 &&
       jailErrorPrefixes.some((prefix) => firstLine.startsWith(prefix));
