@@ -94,7 +94,7 @@ export interface Scenario {
 /** The status and note of a row whose system threw `error`. */
 export function classify(error: unknown): { status: Exclude<RowStatus, "ok">; note: string } {
   if (error instanceof NotImplementedError) {
-    return { status: "not implemented yet", note: error.message };
+    return { status: "not implemented yet", note: `TODO: bench/cloud.ts ${error.hook}()` };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { status: "failed", note: message.split("\n")[0]!.slice(0, 200) };
