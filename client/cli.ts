@@ -8,6 +8,7 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import { CloudError, ComputeCloud, type FileObject } from "./cloud.ts";
+import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
 import { ConnectionError } from "../protocol/connection.ts";
 
@@ -40,15 +41,106 @@ function positiveInteger(text: string): number {
 const encoder = new TextEncoder();
 
 async function print(text: string | Uint8Array): Promise<void> {
-  const bytes = typeof text === "string" ? encoder.encode(text) : text;
+  await writeTo(Deno.stdout, typeof text === "string" ? encoder.encode(text) : text);
+}
+
+async function writeTo(
+  target: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
   let offset = 0;
-  while (offset < bytes.length) offset += await Deno.stdout.write(bytes.subarray(offset));
+  while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
 }
 
 /** Reads a path, or stdin for "-". */
 async function readInput(path: string): Promise<Uint8Array> {
   if (path !== "-") return await Deno.readFile(path);
   return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+}
+
+/** Whether progress lines go to stderr: a terminal, and no `--json`. */
+function showProgress(global: GlobalOptions): boolean {
+  return !global.json && Deno.stderr.isTerminal();
+}
+
+/**
+ * Opens a local file (or stdin for "-") for streaming upload; its size when
+ * known. Opened before permissions are dropped.
+ */
+async function openInput(
+  path: string,
+): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
+  if (path === "-") return { stream: Deno.stdin.readable };
+  const file = await Deno.open(path, { read: true });
+  const { size } = await file.stat();
+  return { stream: file.readable, size };
+}
+
+/** Uploads an opened input with a progress line; returns the file and its size. */
+async function upload(
+  cloud: ComputeCloud,
+  name: string,
+  input: { stream: ReadableStream<Uint8Array>; size?: number },
+  options: { fresh: boolean; show: boolean },
+): Promise<{ file: FileObject; size: number }> {
+  const line = progress(`upload ${name}`, options.show);
+  let size = 0;
+  try {
+    const file = await cloud.addStream(name, input.stream, {
+      fresh: options.fresh,
+      onProgress: (bytes) => {
+        size = bytes;
+        line.bytes(bytes, input.size);
+      },
+    });
+    return { file, size };
+  } finally {
+    line.stop();
+  }
+}
+
+const runningStates = new Set(["incomplete", "waiting", "ready", "leased", "released"]);
+
+/** Waits for an object to finish, showing its state; returns the last state seen. */
+async function waitShowing(file: FileObject, timeoutMs: number, line: Progress): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let state = "";
+  for (;;) {
+    const remaining = Math.max(0, deadline - Date.now());
+    state = await file.wait(Math.min(remaining, 1_000));
+    line.state(state);
+    if (!runningStates.has(state) || remaining === 0) return state;
+  }
+}
+
+/**
+ * Waits for a file (or job) to finish, then streams its content into
+ * `write`, showing the state, then bytes.
+ */
+async function fetchTo(
+  file: FileObject,
+  timeoutMs: number,
+  show: boolean,
+  write: (chunk: Uint8Array) => Promise<void>,
+): Promise<number> {
+  const label = `${file.name ?? file.hash}`;
+  const waiting = progress(`wait ${label}`, show);
+  try {
+    await waitShowing(file, timeoutMs, waiting);
+  } finally {
+    waiting.stop();
+  }
+  const line = progress(`fetch ${label}`, show);
+  try {
+    const opened = await file.open({
+      timeoutMs,
+      onProgress: (bytes, size) => line.bytes(bytes, size),
+    });
+    for await (const chunk of opened.chunks) await write(chunk);
+    return opened.size;
+  } finally {
+    line.stop();
+  }
 }
 
 /** A failure to report as one line with an exit status. */
@@ -84,6 +176,9 @@ function describe(error: unknown, server: string): [number, string] {
   if (error instanceof CloudError) {
     if (error.reason === "timeout") return [exitStatus.timeout, error.message];
     if (error.reason === "failed") return [exitStatus.failed, `failed: ${error.message}`];
+    if (["chunk-missing", "chunk-corrupt", "corrupt"].includes(error.reason)) {
+      return [exitStatus.failed, error.message];
+    }
     return [exitStatus.usage, `${error.reason}: ${error.message}`];
   }
   if (error instanceof ConnectionError) {
@@ -102,20 +197,6 @@ function hashArgument(text: string): string {
     throw new InvalidArgumentError(`expected a hash of 8 hex digits (got "${text}")`);
   }
   return text.toLowerCase().padStart(8, "0");
-}
-
-/** Prints the content of a finished file (or a job's stderr), or fails with its reason. */
-async function fetchInto(
-  file: FileObject,
-  timeoutMs: number,
-  output?: Deno.FsFile,
-): Promise<Uint8Array> {
-  const data = await file.get({ timeoutMs });
-  if (output) {
-    let offset = 0;
-    while (offset < data.length) offset += await output.write(data.subarray(offset));
-  }
-  return data;
 }
 
 /** The `client` subcommand and its subcommands. */
@@ -151,13 +232,14 @@ export function clientCommand(): Command {
     .option("--fresh", "store a distinct object even if an identical one exists")
     .action((name: string, path: string, options: { fresh?: boolean }, command: Command) =>
       withCloud(command, async (cloud, global) => {
-        const data = await readInput(path);
+        const input = await openInput(path);
         await Deno.permissions.revoke({ name: "read" });
-        const file = await cloud.addBytes(name, data, { fresh: options.fresh ?? false });
+        const { file, size } = await upload(cloud, name, input, {
+          fresh: options.fresh ?? false,
+          show: showProgress(global),
+        });
         await print(
-          global.json
-            ? JSON.stringify({ hash: file.hash, name, size: data.length }) + "\n"
-            : `${file.hash}\n`,
+          global.json ? JSON.stringify({ hash: file.hash, name, size }) + "\n" : `${file.hash}\n`,
         );
       })
     );
@@ -186,12 +268,14 @@ export function clientCommand(): Command {
         for (const input of inputs) {
           const equals = input.indexOf("=");
           if (equals < 0) namespace.push(hashArgument(input));
-          else {namespace.push(
-              await cloud.addBytes(
-                input.slice(0, equals),
-                await Deno.readFile(input.slice(equals + 1)),
-              ),
-            );}
+          else {
+            const opened = await openInput(input.slice(equals + 1));
+            const uploaded = await upload(cloud, input.slice(0, equals), opened, {
+              fresh: false,
+              show: showProgress(global),
+            });
+            namespace.push(uploaded.file);
+          }
         }
         await Deno.permissions.revoke({ name: "read" });
         const [job, out] = await cloud.addJob(name, source, output, namespace, {
@@ -219,9 +303,17 @@ export function clientCommand(): Command {
           ? await Deno.open(options.output, { write: true, create: true, truncate: true })
           : undefined;
         await Deno.permissions.revoke({ name: "write" });
+        const target = file ?? Deno.stdout;
         try {
-          const data = await fetchInto(cloud.file(hash), global.timeout, file);
-          if (!file) await print(data);
+          await fetchTo(
+            cloud.file(hash),
+            global.timeout,
+            showProgress(global),
+            (chunk) => writeTo(target, chunk),
+          );
+        } catch (error) {
+          await file?.truncate(0).catch(() => {});
+          throw error;
         } finally {
           file?.close();
         }
@@ -233,7 +325,13 @@ export function clientCommand(): Command {
     .argument("<hash>", "object hash", hashArgument)
     .action((hash: string, _options: unknown, command: Command) =>
       withCloud(command, async (cloud, global) => {
-        const state = await cloud.file(hash).wait(global.timeout);
+        const line = progress(`wait ${hash}`, showProgress(global));
+        let state: string;
+        try {
+          state = await waitShowing(cloud.file(hash), global.timeout, line);
+        } finally {
+          line.stop();
+        }
         await print(global.json ? JSON.stringify({ hash, state }) + "\n" : `${state}\n`);
         if (state === "failed") {
           const status = await cloud.file(hash).status();
@@ -312,7 +410,13 @@ export function clientCommand(): Command {
 }
 
 async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions): Promise<void> {
-  const state = await job.wait(global.timeout);
+  const line = progress(`job ${job.name ?? job.hash}`, showProgress(global));
+  let state: string;
+  try {
+    state = await waitShowing(job, global.timeout, line);
+  } finally {
+    line.stop();
+  }
   if (state !== "done" && state !== "failed") {
     throw new Failure(
       exitStatus.timeout,
@@ -330,20 +434,20 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
       `job ${job.hash} failed (${status.reason}): ${status.detail || "see stderr"}`,
     );
   }
-  const data = await out.get();
-  if (global.json) {
-    await print(
-      JSON.stringify({
-        job: job.hash,
-        output: out.hash,
-        state,
-        stdout: new TextDecoder().decode(data),
-        stderr,
-      }) + "\n",
-    );
-  } else {
-    await print(data);
+  if (!global.json) {
+    await fetchTo(out, global.timeout, showProgress(global), (chunk) => print(chunk));
+    return;
   }
+  const data = await out.get();
+  await print(
+    JSON.stringify({
+      job: job.hash,
+      output: out.hash,
+      state,
+      stdout: new TextDecoder().decode(data),
+      stderr,
+    }) + "\n",
+  );
 }
 
 async function infoOfAll(

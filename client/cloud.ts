@@ -16,6 +16,7 @@
 
 import { Connection, ConnectionError } from "../protocol/connection.ts";
 import { formatHash, parseHash } from "../protocol/hash.ts";
+import { decodeManifest, type Manifest, ManifestError } from "../protocol/manifest.ts";
 import {
   parseServers,
   type Reply,
@@ -23,23 +24,35 @@ import {
   type ServerRecord,
   validateName,
 } from "../protocol/message.ts";
-import { waitMsMax } from "../limits.ts";
+import { Ring, type RingMember } from "../server/ring.ts";
+import { chunksInFlight, inlineBytesMax, waitMsMax } from "../limits.ts";
+import { exactChunks, type UploadSource } from "./chunks.ts";
+import { CloudError } from "./errors.ts";
+import {
+  type FetchedCopy,
+  type ObjectIo,
+  readChunks,
+  storeChunks,
+  type StoredChunks,
+} from "./transfer.ts";
 
-/** A server refused a request; `reason` is the NACK's reason token. */
-export class CloudError extends Error {
-  /** `reason` is e.g. `not-found`, `failed`, `incomplete`, `unavailable`. */
-  constructor(readonly reason: string, message: string) {
-    super(message);
-    this.name = "CloudError";
-  }
-}
+export { CloudError } from "./errors.ts";
+export type { UploadSource } from "./chunks.ts";
+export type { StoredChunks } from "./transfer.ts";
 
 /** Options of {@linkcode ComputeCloud}. */
 export interface CloudOptions {
-  /** Connections kept open to the current server (concurrent requests). */
+  /** Idle connections kept open per server (concurrent requests open more). */
   readonly connections?: number;
   /** Limit on each request's reply. */
   readonly requestTimeoutMs?: number;
+  /** Chunk requests in flight per transfer of a large file (default `chunksInFlight`). */
+  readonly parallel?: number;
+  /**
+   * Send each chunk straight to the server that owns it, as the ring table
+   * (GETS) says, instead of through the current server (default true).
+   */
+  readonly direct?: boolean;
 }
 
 /** What a server says of a stored object. */
@@ -62,6 +75,25 @@ export interface LeasedJob {
 export interface AddOptions {
   /** Store a distinct object even if an identical one exists (random salt). */
   readonly fresh?: boolean;
+  /** Called as a large upload progresses, with the bytes stored so far. */
+  readonly onProgress?: (bytes: number) => void;
+}
+
+/** Options for reading a file. */
+export interface ReadOptions {
+  /** How long to wait for the file to complete (default ten minutes). */
+  readonly timeoutMs?: number;
+  /** Called as a download progresses: bytes read so far and the file's size. */
+  readonly onProgress?: (bytes: number, size: number) => void;
+}
+
+/** A file opened for reading: its size, and its content as a stream of chunks. */
+export interface OpenedFile {
+  readonly size: number;
+  /** The manifest of a chunked file; undefined for a file in one object. */
+  readonly manifest?: Manifest;
+  /** The content, in order; for a chunked file checked chunk by chunk and as a whole. */
+  readonly chunks: AsyncGenerator<Uint8Array>;
 }
 
 const decoder = new TextDecoder();
@@ -71,8 +103,11 @@ const encoder = new TextEncoder();
 export class ComputeCloud {
   readonly #servers: { host: string; port: number }[];
   #current = 0;
-  readonly #idle: Connection[] = [];
+  /** Idle connections by server address (`host:port`). */
+  readonly #idle = new Map<string, Connection[]>();
   readonly #options: CloudOptions;
+  /** The ring as the last GETS described it: where each chunk lives. */
+  #ring: Ring | undefined;
   #closed = false;
 
   /** Creates a client for the server at `host:port`; connects on first use. */
@@ -102,14 +137,23 @@ export class ComputeCloud {
     return `${server.host}:${server.port}`;
   }
 
-  /** Asks for the ring's server table (GETS) and remembers every server for fail-over. */
+  /**
+   * Asks for the ring's server table (GETS) and remembers every server for
+   * fail-over, and the ring's positions to send chunks to their owners.
+   */
   async refreshServers(): Promise<ServerRecord[]> {
     const records = parseServers(await this.call({ command: "GETS" }));
+    const members = new Map<string, RingMember & { salts: number[] }>();
     for (const record of records) {
       if (!this.#servers.some((s) => s.host === record.host && s.port === record.port)) {
         this.#servers.push({ host: record.host, port: record.port });
       }
+      const id = `${record.host}:${record.port}`;
+      const member = members.get(id) ?? { id, salts: [] };
+      member.salts.push(record.salt);
+      members.set(id, member);
     }
+    this.#ring = members.size > 0 ? new Ring([...members.values()]) : undefined;
     return records;
   }
 
@@ -122,24 +166,10 @@ export class ComputeCloud {
   async request(request: Request, timeoutMs?: number): Promise<Reply> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.#servers.length + 1; attempt++) {
-      let connection: Connection;
+      const server = this.#servers[this.#current]!;
       try {
-        connection = await this.#take();
+        return await this.#requestAt(`${server.host}:${server.port}`, request, timeoutMs);
       } catch (error) {
-        lastError = error;
-        this.#failOver();
-        continue;
-      }
-      try {
-        const reply = await connection.request(
-          request,
-          timeoutMs ?? this.#options.requestTimeoutMs,
-        );
-        this.#give(connection);
-        if (!reply.ok && reply.reason === "busy") throw new CloudError("busy", reply.detail);
-        return reply;
-      } catch (error) {
-        connection.close();
         if (!(error instanceof ConnectionError) || error.code === "protocol") throw error;
         lastError = error;
         if (error.code === "timeout") throw error;
@@ -147,6 +177,39 @@ export class ComputeCloud {
       }
     }
     throw lastError;
+  }
+
+  /** Sends a request to the server at `address` only. */
+  async #requestAt(address: string, request: Request, timeoutMs?: number): Promise<Reply> {
+    const connection = await this.#take(address);
+    try {
+      const reply = await connection.request(request, timeoutMs ?? this.#options.requestTimeoutMs);
+      this.#give(address, connection);
+      if (!reply.ok && reply.reason === "busy") throw new CloudError("busy", reply.detail);
+      return reply;
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a request to the server at `address` when given (the owner of
+   * what it is about), else or when that server fails, as {@linkcode request} does.
+   */
+  async #requestVia(address: string | undefined, request: Request): Promise<Reply> {
+    if (address !== undefined) {
+      try {
+        return await this.#requestAt(address, request);
+      } catch (error) {
+        const passing = error instanceof ConnectionError
+          ? error.code !== "protocol"
+          : error instanceof CloudError && error.reason === "busy";
+        if (!passing) throw error;
+        this.#ring = undefined;
+      }
+    }
+    return await this.request(request);
   }
 
   /**
@@ -160,28 +223,39 @@ export class ComputeCloud {
     return [...reply.fields];
   }
 
-  async #take(): Promise<Connection> {
+  async #take(address: string): Promise<Connection> {
     if (this.#closed) throw new ConnectionError("closed", "Client is closed");
-    while (this.#idle.length > 0) {
-      const connection = this.#idle.pop()!;
+    const idle = this.#idle.get(address);
+    while (idle && idle.length > 0) {
+      const connection = idle.pop()!;
       if (!connection.closed) return connection;
     }
-    const server = this.#servers[this.#current]!;
-    return await Connection.open(server.host, server.port, {
+    const colon = address.lastIndexOf(":");
+    return await Connection.open(address.slice(0, colon), Number(address.slice(colon + 1)), {
       ...(this.#options.requestTimeoutMs
         ? { requestTimeoutMs: this.#options.requestTimeoutMs }
         : {}),
     });
   }
 
-  #give(connection: Connection): void {
-    if (this.#closed || this.#idle.length >= (this.#options.connections ?? 8)) connection.close();
-    else this.#idle.push(connection);
+  #give(address: string, connection: Connection): void {
+    const idle = this.#idle.get(address) ?? [];
+    const max = Math.max(this.#options.connections ?? 8, this.#parallel);
+    if (this.#closed || idle.length >= max) return connection.close();
+    idle.push(connection);
+    this.#idle.set(address, idle);
   }
 
   #failOver(): void {
-    for (const connection of this.#idle.splice(0)) connection.close();
+    const server = this.#servers[this.#current]!;
+    const address = `${server.host}:${server.port}`;
+    for (const connection of this.#idle.get(address) ?? []) connection.close();
+    this.#idle.delete(address);
     this.#current = (this.#current + 1) % this.#servers.length;
+  }
+
+  get #parallel(): number {
+    return Math.max(1, this.#options.parallel ?? chunksInFlight);
   }
 
   /** Uploads a string (UTF-8). */
@@ -189,21 +263,152 @@ export class ComputeCloud {
     return this.addBytes(name, encoder.encode(text), options);
   }
 
-  /** Uploads bytes that fit in one frame. */
-  async addBytes(name: string, data: Uint8Array, options: AddOptions = {}): Promise<FileObject> {
+  /**
+   * Uploads bytes: in one object (ADD) when they fit in `inlineBytesMax`,
+   * else as a chunked file (chunks, index objects, MADD).
+   */
+  addBytes(name: string, data: Uint8Array, options: AddOptions = {}): Promise<FileObject> {
+    return this.addStream(name, data, options);
+  }
+
+  /** Uploads a local file, streaming it from disk (never whole in memory). */
+  addFile(name: string, path: string, options: AddOptions = {}): Promise<FileObject> {
+    return this.addStream(name, { path }, options);
+  }
+
+  /**
+   * Uploads whatever `source` yields, holding at most a few chunks in
+   * memory: in one object when it ends within `inlineBytesMax` bytes, else
+   * as a chunked file. Identical content under the same name is stored once
+   * unless `fresh` is set.
+   *
+   * @throws {CloudError} when a server refuses a chunk or the manifest;
+   * chunks stored before the failure are not removed.
+   */
+  async addStream(
+    name: string,
+    source: UploadSource,
+    options: AddOptions = {},
+  ): Promise<FileObject> {
     validateName(name);
+    const chunks = exactChunks(source, inlineBytesMax);
+    const first = await chunks.next();
+    const second = first.done ? first : await chunks.next();
+    if (second.done) {
+      const data = first.done ? new Uint8Array(0) : first.value;
+      const [hash] = await this.call({ command: "ADD", name, data, ...this.#salt(options) });
+      options.onProgress?.(data.length);
+      return new FileObject(this, parseHash(hash!), name);
+    }
+    async function* all(): AsyncGenerator<Uint8Array> {
+      yield first.value!;
+      yield second.value!;
+      yield* chunks;
+    }
+    const stored = await this.storeChunks(all(), options);
     const [hash] = await this.call({
-      command: "ADD",
+      command: "MADD",
       name,
-      data,
-      ...(options.fresh ? { salt: randomSalt() } : {}),
+      manifest: stored.manifest,
+      ...this.#salt(options),
     });
     return new FileObject(this, parseHash(hash!), name);
   }
 
-  /** Uploads a local file. */
-  async addFile(name: string, path: string, options: AddOptions = {}): Promise<FileObject> {
-    return await this.addBytes(name, await Deno.readFile(path), options);
+  /**
+   * Stores `source` as chunks and index objects, always chunked, and
+   * returns the manifest without storing a file for it: MADD it, or send it
+   * with UPD as a job's output.
+   */
+  async storeChunks(
+    source: UploadSource,
+    options: { onProgress?: (bytes: number) => void } = {},
+  ): Promise<StoredChunks> {
+    if (this.#ring === undefined && this.#options.direct !== false) {
+      await this.refreshServers().catch(() => {});
+    }
+    return await storeChunks(this.#io, exactChunks(source, inlineBytesMax), {
+      chunkSize: inlineBytesMax,
+      parallel: this.#parallel,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  }
+
+  #salt(options: AddOptions): { salt?: number } {
+    return options.fresh ? { salt: randomSalt() } : {};
+  }
+
+  /** The owner of `hash` when sending straight to owners. */
+  #owner(hash: number): string | undefined {
+    return this.#options.direct === false ? undefined : this.#ring?.primary(hash);
+  }
+
+  readonly #io: ObjectIo = {
+    store: async (name, data, hash) => {
+      for (let attempt = 0;; attempt++) {
+        const reply = await this.#requestVia(this.#owner(hash), { command: "ADD", name, data });
+        if (reply.ok) return parseHash(reply.fields[0] ?? "");
+        if (reply.reason !== "unavailable" || attempt >= 2) {
+          throw new CloudError(reply.reason, reply.detail || reply.reason);
+        }
+        await this.refreshServers().catch(() => {});
+      }
+    },
+    fetch: async (hash, copy): Promise<FetchedCopy> => {
+      let address = this.#owner(hash);
+      if (copy > 0) {
+        address = this.#ring?.owners(hash, this.#ring.members.length)[copy];
+        if (address === undefined) return { kind: "end" };
+      }
+      const reply = await this.#requestVia(address, { command: "GET", hash });
+      if (reply.ok) return { kind: "data", data: Uint8Array.fromBase64(reply.fields[0] ?? "") };
+      if (reply.reason === "unavailable") throw new CloudError(reply.reason, reply.detail);
+      return { kind: "missing", detail: `${reply.reason}: ${reply.detail}` };
+    },
+  };
+
+  /**
+   * Opens a finished file for reading: one GET for a file in one object;
+   * for a chunked file its manifest (GETM), its chunks then fetched as the
+   * returned generator is read, up to `parallel` ahead.
+   *
+   * @throws {CloudError} `not-found`, `incomplete`, `failed` as GET answers;
+   * `corrupt` when the manifest is malformed.
+   */
+  async open(
+    hash: number,
+    options: { onProgress?: (bytes: number, size: number) => void } = {},
+  ): Promise<OpenedFile> {
+    const reply = await this.request({ command: "GET", hash });
+    if (reply.ok) {
+      const data = Uint8Array.fromBase64(reply.fields[0] ?? "");
+      return { size: data.length, chunks: once(data, options.onProgress) };
+    }
+    if (reply.reason !== "chunked") {
+      throw new CloudError(reply.reason, reply.detail || reply.reason);
+    }
+    const [encoded] = await this.call({ command: "GETM", hash });
+    let manifest: Manifest;
+    try {
+      manifest = decodeManifest(Uint8Array.fromBase64(encoded ?? ""));
+    } catch (error) {
+      if (!(error instanceof ManifestError || error instanceof SyntaxError)) throw error;
+      throw new CloudError(
+        "corrupt",
+        `Cannot read file ${formatHash(hash)}: its manifest is malformed: ${
+          (error as Error).message
+        }`,
+      );
+    }
+    if (this.#ring === undefined && this.#options.direct !== false) {
+      await this.refreshServers().catch(() => {});
+    }
+    const onProgress = options.onProgress;
+    const chunks = readChunks(this.#io, formatHash(hash), manifest, {
+      parallel: this.#parallel,
+      ...(onProgress ? { onProgress: (bytes: number) => onProgress(bytes, manifest.size) } : {}),
+    });
+    return { size: manifest.size, manifest, chunks };
   }
 
   /**
@@ -262,8 +467,17 @@ export class ComputeCloud {
   /** Closes every connection. */
   close(): void {
     this.#closed = true;
-    for (const connection of this.#idle.splice(0)) void connection.stop();
+    for (const idle of this.#idle.values()) for (const connection of idle) void connection.stop();
+    this.#idle.clear();
   }
+}
+
+async function* once(
+  data: Uint8Array,
+  onProgress?: (bytes: number, size: number) => void,
+): AsyncGenerator<Uint8Array> {
+  onProgress?.(data.length, data.length);
+  if (data.length > 0) yield data;
 }
 
 /** How long {@linkcode FileObject.get} waits by default: ten minutes. */
@@ -316,19 +530,105 @@ export class FileObject {
    * @throws {CloudError} `failed` when the job producing it failed,
    * `timeout` when it is not complete in time, `not-found` when it does not exist.
    */
-  async get(options: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+  async get(options: ReadOptions = {}): Promise<Uint8Array> {
+    const opened = await this.open(options);
+    if (!opened.manifest) {
+      const result = await opened.chunks.next();
+      return result.done ? new Uint8Array(0) : result.value;
+    }
+    const data = new Uint8Array(opened.size);
+    let offset = 0;
+    for await (const chunk of opened.chunks) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return data;
+  }
+
+  /**
+   * Like {@linkcode get}, decoded as UTF-8. A chunked file is assembled in
+   * memory: for large files use {@linkcode stream} or {@linkcode download}.
+   */
+  async text(options: ReadOptions = {}): Promise<string> {
+    return decoder.decode(await this.get(options));
+  }
+
+  /**
+   * Waits for the file to complete and opens it: its size, and its content
+   * as chunks (see {@linkcode ComputeCloud.open}).
+   *
+   * @throws {CloudError} as {@linkcode get} does.
+   */
+  async open(options: ReadOptions = {}): Promise<OpenedFile> {
     const timeoutMs = options.timeoutMs ?? getTimeoutMsDefault;
     const state = await this.wait(timeoutMs);
     if (!["complete", "done", "failed"].includes(state)) {
       throw new CloudError("timeout", `${this.hash} is still ${state} after ${timeoutMs} ms`);
     }
-    const [data] = await this.#cloud.call({ command: "GET", hash: this.hashValue });
-    return Uint8Array.fromBase64(data ?? "");
+    return await this.#cloud.open(
+      this.hashValue,
+      options.onProgress ? { onProgress: options.onProgress } : {},
+    );
   }
 
-  /** Like {@linkcode get}, decoded as UTF-8. */
-  async text(options: { timeoutMs?: number } = {}): Promise<string> {
-    return decoder.decode(await this.get(options));
+  /**
+   * The content as a stream, with bounded memory: chunks are fetched a few
+   * ahead of the reader and checked one by one; the stream errors (after
+   * its last chunk) when the whole content does not match its SHA-256, so
+   * a consumer must discard what it read when the stream errors.
+   */
+  stream(options: ReadOptions = {}): ReadableStream<Uint8Array> {
+    let chunks: AsyncGenerator<Uint8Array> | undefined;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        chunks ??= (await this.open(options)).chunks;
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel: async () => {
+        await chunks?.return(undefined);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Writes the content to a local file (created or truncated) or a
+   * writable stream, with bounded memory. A file is removed again when the
+   * download fails. Returns the number of bytes written.
+   *
+   * @throws {CloudError} as {@linkcode get} does, and `chunk-missing`,
+   * `chunk-corrupt` or `corrupt` when a chunked file cannot be read intact.
+   */
+  async download(
+    target: string | WritableStream<Uint8Array>,
+    options: ReadOptions = {},
+  ): Promise<number> {
+    const opened = await this.open(options);
+    if (typeof target !== "string") {
+      const writer = target.getWriter();
+      try {
+        for await (const chunk of opened.chunks) await writer.write(chunk);
+        await writer.close();
+      } catch (error) {
+        await writer.abort(error).catch(() => {});
+        throw error;
+      }
+      return opened.size;
+    }
+    const file = await Deno.open(target, { write: true, create: true, truncate: true });
+    try {
+      for await (const chunk of opened.chunks) {
+        let offset = 0;
+        while (offset < chunk.length) offset += await file.write(chunk.subarray(offset));
+      }
+    } catch (error) {
+      file.close();
+      await Deno.remove(target).catch(() => {});
+      throw error;
+    }
+    file.close();
+    return opened.size;
   }
 
   /** What the server says of this object now (STAT). */

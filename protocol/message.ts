@@ -7,7 +7,14 @@
  */
 
 import { formatHash, parseHash } from "./hash.ts";
-import { haveEntriesMax, jobInputsMax, nameBytesMax, ringSaltsMax } from "../limits.ts";
+import { decodeManifest, ManifestError } from "./manifest.ts";
+import {
+  haveEntriesMax,
+  jobInputsMax,
+  nameBytesMax,
+  ringSaltsMax,
+  stderrBytesMax,
+} from "../limits.ts";
 
 /** A server record of the ring: one (host, port, salt) per ring position. */
 export interface ServerRecord {
@@ -51,6 +58,15 @@ export type Request =
   }
   | { readonly command: "GET"; readonly hash: number }
   | {
+    /** Stores a chunked file: its manifest (docs/PROTOCOL.md, Large objects). */
+    readonly command: "MADD";
+    readonly name: string;
+    /** A well-formed manifest (protocol/manifest.ts). */
+    readonly manifest: Uint8Array;
+    readonly salt?: number;
+  }
+  | { readonly command: "GETM"; readonly hash: number }
+  | {
     readonly command: "UPD";
     readonly hash: number;
     readonly stdout: Uint8Array;
@@ -58,6 +74,8 @@ export type Request =
     readonly exitCode?: number;
     readonly reason?: string;
     readonly detail?: string;
+    /** The output is a chunked file with this manifest (`stdout` is then empty). */
+    readonly manifest?: Uint8Array;
   }
   | {
     readonly command: "JADD";
@@ -182,6 +200,18 @@ function optionalBytes(text: string | undefined, what: string): Uint8Array | und
   return text === undefined ? undefined : bytesField(text, what);
 }
 
+/** A base64 manifest field, checked to be a well-formed manifest. */
+function manifestField(text: string): Uint8Array {
+  const bytes = bytesField(text, "manifest");
+  try {
+    decodeManifest(bytes);
+  } catch (error) {
+    if (error instanceof ManifestError) throw new ProtocolError("manifest", error.message);
+    throw error;
+  }
+  return bytes;
+}
+
 /** Encodes a request as the text of one frame payload. */
 export function encodeRequest(request: Request): string {
   switch (request.command) {
@@ -196,7 +226,15 @@ export function encodeRequest(request: Request): string {
         request.metadata,
         request.data.toBase64(),
       );
+    case "MADD":
+      return join(
+        "MADD",
+        request.name,
+        request.manifest.toBase64(),
+        ...opt(request.salt, formatHash),
+      );
     case "GET":
+    case "GETM":
     case "STAT":
     case "RLSE":
       return join(request.command, formatHash(request.hash));
@@ -246,6 +284,7 @@ function encodeUpdate(request: Extract<Request, { command: "UPD" }>): string {
     request.exitCode === undefined ? undefined : String(request.exitCode),
     request.reason,
     request.detail === undefined ? undefined : encoder.encode(request.detail).toBase64(),
+    request.manifest?.toBase64(),
   ];
   let last = tail.length;
   while (last > 0 && tail[last - 1] === undefined) last--;
@@ -381,7 +420,16 @@ export function parseRequest(text: string): Request {
         metadata: fields[3]!,
         data: bytesField(fields[4]!, "bytes"),
       };
+    case "MADD":
+      expectFields(command, fields, 2, 3);
+      return {
+        command,
+        name: validateName(fields[0]!),
+        manifest: manifestField(fields[1]!),
+        ...(fields[2] === undefined ? {} : { salt: hashField(fields[2], "salt") }),
+      };
     case "GET":
+    case "GETM":
     case "STAT":
     case "RLSE":
       expectFields(command, fields, 1, 1);
@@ -432,8 +480,16 @@ export function parseRequest(text: string): Request {
 }
 
 function parseUpdate(fields: string[]): Request {
-  expectFields("UPD", fields, 2, 6);
-  const [hash, stdout, stderr, exitCode, reason, detail] = fields;
+  expectFields("UPD", fields, 2, 7);
+  const [hash, stdout, stderr, exitCode, reason, detail, manifest] = fields;
+  if (manifest !== undefined && (manifest === "" || stdout !== "")) {
+    throw new ProtocolError(
+      "fields",
+      manifest === ""
+        ? "Invalid UPD: the manifest field is empty"
+        : "Invalid UPD: stdout must be empty when a manifest is given",
+    );
+  }
   if (reason !== undefined && reason !== "" && !/^[a-z][a-z-]{0,31}$/.test(reason)) {
     throw new ProtocolError(
       "fields",
@@ -452,6 +508,7 @@ function parseUpdate(fields: string[]): Request {
     ...(detail === undefined || detail === ""
       ? {}
       : { detail: decodePayload(bytesField(detail, "detail")) }),
+    ...(manifest === undefined ? {} : { manifest: manifestField(manifest) }),
   };
 }
 
@@ -546,4 +603,19 @@ export function parseReply(text: string): Reply {
     "reply",
     `Invalid reply: expected ACK or NACK (got "${text.slice(0, 40)}")`,
   );
+}
+
+/**
+ * Keeps stderr within `stderrBytesMax` (or `max`): the head and the tail,
+ * with a marker line saying how much was cut between them.
+ */
+export function capStderr(stderr: Uint8Array, max = stderrBytesMax): Uint8Array {
+  if (stderr.length <= max) return stderr;
+  const marker = encoder.encode(`\n… ${stderr.length - max} bytes of stderr cut …\n`);
+  const half = Math.max(0, (max - marker.length) >> 1);
+  const capped = new Uint8Array(half * 2 + marker.length);
+  capped.set(stderr.subarray(0, half));
+  capped.set(marker, half);
+  capped.set(stderr.subarray(stderr.length - half), half + marker.length);
+  return capped;
 }

@@ -12,6 +12,7 @@ import { fileIdentity, jobIdentity, outputIdentity, saltOf } from "../protocol/d
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import {
   ack,
+  capStderr,
   memberFields,
   nack,
   parseMembers,
@@ -32,10 +33,15 @@ import {
   repairIntervalMs,
   saltProbesMax,
   sourceBytesMax,
-  stderrBytesMax,
   waitMsMax,
 } from "../limits.ts";
-import { fromPullFields, toBadd, toPullFields } from "./codec.ts";
+import {
+  chunkedIdentity,
+  decodeManifest,
+  type Manifest,
+  ManifestError,
+} from "../protocol/manifest.ts";
+import { fromBadd, fromPullFields, toBadd, toPullFields } from "./codec.ts";
 import {
   failJob,
   finishJob,
@@ -210,6 +216,7 @@ export class Node {
       return await this.#dispatch(request, session);
     } catch (error) {
       if (error instanceof ProtocolError) return nack(error.reason, error.message);
+      if (error instanceof ManifestError) return nack(error.reason, error.message);
       if (error instanceof UnavailableError) return nack("unavailable", error.message);
       if (error instanceof ConnectionError) return nack("unavailable", error.message);
       this.#log(`internal error on ${request.command}: ${(error as Error).stack ?? error}`);
@@ -221,6 +228,10 @@ export class Node {
     switch (request.command) {
       case "ADD":
         return this.#addFile(request.name, request.data, request.salt);
+      case "MADD":
+        return this.#addChunked(request.name, request.manifest, request.salt);
+      case "GETM":
+        return this.#getManifest(request.hash);
       case "BADD":
         return this.#copy(request);
       case "GET":
@@ -380,7 +391,11 @@ export class Node {
    * (while the ring is moving, unless `everywhere` is false) on every other
    * server. A copy fetched by an owner that lacked it is stored (read repair).
    */
-  async #find(hash: number, metaOnly: boolean, everywhere = true): Promise<StoredObject | undefined> {
+  async #find(
+    hash: number,
+    metaOnly: boolean,
+    everywhere = true,
+  ): Promise<StoredObject | undefined> {
     const local = this.#store.get(hash);
     if (local && isTerminal(local.meta)) return local;
     let best = local;
@@ -439,38 +454,55 @@ export class Node {
       );
     }
     const id = fileIdentity(data);
-    let salt = forcedSalt ?? saltOf(id);
+    return await this.#storeFile(name, data, {
+      kind: "file",
+      id,
+      state: "complete",
+      size: data.length,
+    }, forcedSalt);
+  }
+
+  /**
+   * Stores a chunked file: its manifest is the file object's data. The
+   * chunks and index objects were stored before (ADD); they are not
+   * checked here.
+   */
+  async #addChunked(name: string, bytes: Uint8Array, forcedSalt?: number): Promise<Reply> {
+    const manifest = decodeManifest(bytes);
+    const meta: FileMeta = {
+      kind: "file",
+      id: chunkedIdentity(manifest.sha256, manifest.chunkSize),
+      state: "complete",
+      size: manifest.size,
+      chunked: true,
+    };
+    return await this.#storeFile(name, bytes, meta, forcedSalt);
+  }
+
+  /** Stores a complete file at the first free salt from its identity's (or `forcedSalt`). */
+  async #storeFile(
+    name: string,
+    data: Uint8Array,
+    meta: FileMeta,
+    forcedSalt?: number,
+  ): Promise<Reply> {
+    let salt = forcedSalt ?? saltOf(meta.id);
     for (let probe = 0; probe < saltProbesMax; probe++, salt = (salt + 1) >>> 0) {
       const hash = objectHash(name, salt);
-      const object: StoredObject = {
-        hash,
-        name,
-        salt,
-        data,
-        meta: { kind: "file", id, state: "complete", size: data.length },
-      };
-      if (await this.#replicate(object) === "stored") return ack(hex(hash));
+      if (await this.#replicate({ hash, name, salt, data, meta }) === "stored") {
+        return ack(hex(hash));
+      }
     }
     return nack("collision", `No free hash for ${name} after ${saltProbesMax} salts`);
   }
 
   #copy(request: Extract<Request, { command: "BADD" }>): Reply {
-    const object = this.#fromBadd(request);
+    const object = fromBadd(request);
     const outcome = this.#apply(object);
     if (outcome === "collision") {
       return nack("collision", `A different object is stored at ${hex(object.hash)}`);
     }
     return ack();
-  }
-
-  #fromBadd(request: Extract<Request, { command: "BADD" }>): StoredObject {
-    return fromPullFields([
-      request.name,
-      hex(request.salt),
-      request.complete ? "1" : "0",
-      request.metadata,
-      request.data.toBase64(),
-    ]);
   }
 
   async #get(hash: number): Promise<Reply> {
@@ -486,7 +518,23 @@ export class Node {
     }
     if (meta.state === "failed") return nack("failed", meta.error ?? "the job producing it failed");
     if (meta.chunked) {
-      return nack("chunked", `File ${hex(hash)} has ${meta.size} bytes; read it in chunks`);
+      return nack("chunked", `File ${hex(hash)} has ${meta.size} bytes; read it in chunks (GETM)`);
+    }
+    return ack(object.data.toBase64());
+  }
+
+  /** The manifest of a chunked file. */
+  async #getManifest(hash: number): Promise<Reply> {
+    const object = await this.#find(hash, false);
+    if (!object) return nack("not-found", `No object ${hex(hash)}`);
+    const meta = object.meta;
+    if (meta.kind === "job") return nack("not-a-file", `${hex(hash)} is a job, not a file`);
+    if (meta.state === "incomplete") {
+      return nack("incomplete", `File ${hex(hash)} is not complete yet`);
+    }
+    if (meta.state === "failed") return nack("failed", meta.error ?? "the job producing it failed");
+    if (!meta.chunked) {
+      return nack("not-chunked", `File ${hex(hash)} has ${meta.size} bytes in one object (GET)`);
     }
     return ack(object.data.toBase64());
   }
@@ -758,10 +806,18 @@ export class Node {
   }
 
   /** Writes a finished job's output file, then the job, to their owners. */
-  async #replicateFinished(job: StoredObject, stdout: Uint8Array | null): Promise<void> {
+  async #replicateFinished(
+    job: StoredObject,
+    stdout: Uint8Array | null,
+    manifest?: Manifest,
+  ): Promise<void> {
     const meta = job.meta as JobMeta;
     const output = meta.state === "done"
-      ? outputOf(job, { state: "complete", data: stdout ?? empty })
+      ? outputOf(job, {
+        state: "complete",
+        data: stdout ?? empty,
+        ...(manifest ? { manifest } : {}),
+      })
       : outputOf(job, { state: "failed", error: failureText(job) });
     if (await this.#replicate(output) === "collision") {
       this.#log(`output ${hex(meta.output)} of job ${hex(job.hash)} collides with another object`);
@@ -773,9 +829,10 @@ export class Node {
     if (request.stdout.length > inlineBytesMax) {
       return nack(
         "too-large",
-        `Output of ${request.stdout.length} bytes exceeds ${inlineBytesMax}; upload it in chunks`,
+        `Output of ${request.stdout.length} bytes exceeds ${inlineBytesMax}; upload it in chunks and send its manifest`,
       );
     }
+    const manifest = request.manifest ? decodeManifest(request.manifest) : undefined;
     if (!session.peer) {
       const forwarded = await this.#forward(request.hash, request);
       if (forwarded) return forwarded;
@@ -796,7 +853,7 @@ export class Node {
     this.#completing.add(request.hash);
     try {
       const next = { ...object, meta: finished };
-      await this.#replicateFinished(next, request.stdout);
+      await this.#replicateFinished(next, request.manifest ?? request.stdout, manifest);
       return ack();
     } finally {
       this.#completing.delete(request.hash);
@@ -1179,35 +1236,25 @@ function failureText(job: StoredObject): string {
 /** The output file of a job in a given state. */
 function outputOf(
   job: StoredObject,
-  state: { state: "incomplete" } | { state: "complete"; data: Uint8Array } | {
-    state: "failed";
-    error: string;
-  },
+  state:
+    | { state: "incomplete" }
+    | { state: "complete"; data: Uint8Array; manifest?: Manifest }
+    | { state: "failed"; error: string },
 ): StoredObject {
   const meta = job.meta as JobMeta;
   const data = state.state === "complete" ? state.data : empty;
+  const manifest = state.state === "complete" ? state.manifest : undefined;
   const fileMeta: FileMeta = {
     kind: "file",
     id: outputIdentity(meta.id),
     state: state.state,
-    size: data.length,
+    size: manifest ? manifest.size : data.length,
     job: job.hash,
     attempt: meta.attempt,
     ...(state.state === "failed" ? { error: state.error } : {}),
+    ...(manifest ? { chunked: true } : {}),
   };
   return { hash: meta.output, name: meta.outputName, salt: meta.outputSalt, data, meta: fileMeta };
-}
-
-/** Keeps stderr within its limit: the head and the tail, with a marker between. */
-function capStderr(stderr: Uint8Array): Uint8Array {
-  if (stderr.length <= stderrBytesMax) return stderr;
-  const marker = encoder.encode(`\n… ${stderr.length - stderrBytesMax} bytes of stderr cut …\n`);
-  const half = (stderrBytesMax - marker.length) >> 1;
-  const capped = new Uint8Array(half * 2 + marker.length);
-  capped.set(stderr.subarray(0, half));
-  capped.set(marker, half);
-  capped.set(stderr.subarray(stderr.length - half), half + marker.length);
-  return capped;
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */

@@ -1,0 +1,263 @@
+/**
+ * The runner: takes jobs (GETJ) from any server of the ring, fetches their
+ * inputs (cached by hash: objects never change), runs them in a sandbox and
+ * reports stdout, stderr, exit status and failure reason (UPD). Without
+ * `watch` it stops when no job is left in the ring, as in the original
+ * design.
+ *
+ * @module
+ */
+
+import { CloudError, ComputeCloud } from "../client/cloud.ts";
+import { ConnectionError } from "../protocol/connection.ts";
+import { parseHash } from "../protocol/hash.ts";
+import { capStderr, encodeRequest, type Request } from "../protocol/message.ts";
+import {
+  framePayloadBytesMax,
+  inlineBytesMax,
+  runnerCacheBytesMax,
+  runnerIdleBackoffMsMax,
+  stderrBytesMax,
+} from "../limits.ts";
+import type { Sandbox, SandboxResult } from "./sandbox/sandbox.ts";
+
+/** Options of {@linkcode runJobs}. */
+export interface RunnerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly sandbox: Sandbox;
+  /** Jobs run at once. */
+  readonly jobs: number;
+  /** Keep waiting for work instead of stopping when none is left. */
+  readonly watch: boolean;
+  /** Directory for cached inputs and job outputs (created, and removed at the end). */
+  readonly workDir: string;
+  /** Aborted: stop taking jobs, give back the ones running. */
+  readonly signal?: AbortSignal;
+  readonly log?: (message: string) => void;
+}
+
+/** What a runner did. */
+export interface RunnerSummary {
+  readonly done: number;
+  readonly failed: number;
+  readonly returned: number;
+}
+
+/** A job as the runner sees it. */
+interface Job {
+  readonly hash: string;
+  readonly source: string;
+  readonly inputs: readonly { readonly hash: string; readonly name: string }[];
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+
+/**
+ * Runs jobs until none are left (or, with `watch`, until `signal` aborts).
+ *
+ * @throws {ConnectionError} when no server of the ring can be reached at the start.
+ */
+export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
+  const cloud = await ComputeCloud.connect(options.host, options.port, {
+    connections: options.jobs + 2,
+  });
+  const cache = new InputCache(cloud, `${options.workDir}/inputs`);
+  await Deno.mkdir(`${options.workDir}/outputs`, { recursive: true });
+  const summary = { done: 0, failed: 0, returned: 0 };
+  const log = options.log ?? (() => {});
+  try {
+    await Promise.all(Array.from({ length: options.jobs }, (_, lane) => worker(lane)));
+  } finally {
+    cloud.close();
+  }
+  return summary;
+
+  async function worker(lane: number): Promise<void> {
+    let backoffMs = 10;
+    while (!options.signal?.aborted) {
+      let taken: Awaited<ReturnType<ComputeCloud["takeJob"]>>;
+      try {
+        taken = await cloud.takeJob();
+      } catch (error) {
+        if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
+        log(`cannot take a job: ${error.message}; retrying`);
+        taken = "wait";
+        backoffMs = Math.max(backoffMs, 500);
+      }
+      if (taken === "none" && !options.watch) return;
+      if (taken === "none" || taken === "wait") {
+        await sleep(backoffMs, options.signal);
+        backoffMs = Math.min(backoffMs * 2, runnerIdleBackoffMsMax);
+        continue;
+      }
+      backoffMs = 10;
+      const outcome = await runOne(taken, `${options.workDir}/outputs/${lane}.out`);
+      summary[outcome]++;
+    }
+  }
+
+  async function runOne(job: Job, stdoutPath: string): Promise<"done" | "failed" | "returned"> {
+    const started = performance.now();
+    let result: SandboxResult;
+    try {
+      const inputs = await Promise.all(job.inputs.map(async (input) => ({
+        name: input.name,
+        path: await cache.path(input.hash),
+      })));
+      result = await options.sandbox.run({
+        source: job.source,
+        inputs,
+        stdoutPath,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      result = sandboxError(`cannot prepare the job: ${(error as Error).message}`);
+    }
+    if (result.reason === "killed" && options.signal?.aborted) {
+      await giveBack(job);
+      return "returned";
+    }
+    const reported = await report(job, result, stdoutPath);
+    const ms = Math.round(performance.now() - started);
+    if (!reported) return "returned";
+    log(`job ${job.hash} ${reported.reason ? `failed (${reported.reason})` : "done"} in ${ms} ms`);
+    return reported.reason ? "failed" : "done";
+  }
+
+  /**
+   * Reports a finished job (UPD). Its stdout goes inline when the whole UPD
+   * fits in one frame; otherwise it is stored as chunks straight from the
+   * stdout file and the UPD carries the manifest. Returns what was reported,
+   * or null when nothing could be (the lease then expires and the job runs
+   * again).
+   */
+  async function report(
+    job: Job,
+    result: SandboxResult,
+    stdoutPath: string,
+  ): Promise<SandboxResult | null> {
+    const base = {
+      command: "UPD" as const,
+      hash: parseHash(job.hash),
+      stdout: new Uint8Array(0),
+      stderr: capStderr(result.stderr, stderrBytesMax),
+      ...(result.exitCode === null ? {} : { exitCode: result.exitCode }),
+      ...(result.reason === null ? {} : { reason: result.reason }),
+      ...(result.detail ? { detail: result.detail.slice(0, 2000) } : {}),
+    };
+    let update: Request = base;
+    if (result.reason === null && result.stdoutBytes > 0) {
+      const inline = result.stdoutBytes <= inlineBytesMax
+        ? { ...base, stdout: await Deno.readFile(stdoutPath) }
+        : undefined;
+      if (inline && fits(inline)) update = inline;
+      else {
+        try {
+          const stored = await cloud.storeChunks({ path: stdoutPath });
+          update = { ...base, manifest: stored.manifest };
+        } catch (error) {
+          log(`cannot store the output of job ${job.hash}: ${(error as Error).message}`);
+          return null;
+        }
+      }
+    }
+    if (!fits(update) && base.detail !== undefined) {
+      update = { ...update, detail: base.detail.slice(0, 200) } as Request;
+    }
+    for (let attempt = 0;; attempt++) {
+      try {
+        await cloud.call(update);
+        return result;
+      } catch (error) {
+        if (attempt >= 5 || !(error instanceof ConnectionError || error instanceof CloudError)) {
+          log(`cannot report job ${job.hash}: ${(error as Error).message}; its lease will expire`);
+          return result;
+        }
+        await sleep(200 * 2 ** attempt);
+      }
+    }
+  }
+
+  async function giveBack(job: Job): Promise<void> {
+    try {
+      await cloud.call({ command: "RLSE", hash: parseHash(job.hash) });
+      log(`job ${job.hash} given back`);
+    } catch (error) {
+      log(`cannot give back job ${job.hash}: ${(error as Error).message}; its lease will expire`);
+    }
+  }
+}
+
+/** True when the request fits in one frame. */
+function fits(request: Request): boolean {
+  return encodeRequest(request).length <= framePayloadBytesMax;
+}
+
+function sandboxError(detail: string): SandboxResult {
+  return {
+    exitCode: null,
+    reason: "sandbox-error",
+    detail,
+    stdoutBytes: 0,
+    stderr: new Uint8Array(0),
+    wallMs: 0,
+  };
+}
+
+/** Inputs on local disk, by hash: stored objects never change, so a hash is fetched once. */
+class InputCache {
+  readonly #cloud: ComputeCloud;
+  readonly #dir: string;
+  readonly #pending = new Map<string, Promise<string>>();
+  readonly #sizes = new Map<string, number>();
+  #bytes = 0;
+
+  constructor(cloud: ComputeCloud, dir: string) {
+    this.#cloud = cloud;
+    this.#dir = dir;
+  }
+
+  /** The local path of input `hash`, fetching it when not cached. */
+  path(hash: string): Promise<string> {
+    let pending = this.#pending.get(hash);
+    if (!pending) {
+      pending = this.#fetch(hash);
+      this.#pending.set(hash, pending);
+      pending.catch(() => this.#pending.delete(hash));
+    }
+    return pending;
+  }
+
+  /** Streams the input to disk (checked chunk by chunk when chunked), then renames it into place. */
+  async #fetch(hash: string): Promise<string> {
+    await Deno.mkdir(this.#dir, { recursive: true });
+    const path = `${this.#dir}/${hash}`;
+    const partial = `${path}.part`;
+    const size = await this.#cloud.file(hash).download(partial, { timeoutMs: 60_000 });
+    await Deno.rename(partial, path);
+    this.#sizes.set(hash, size);
+    this.#bytes += size;
+    this.#evict(hash);
+    return path;
+  }
+
+  /** Drops the oldest inputs while the cache is over its limit (never the one just fetched). */
+  #evict(keep: string): void {
+    for (const [hash, size] of this.#sizes) {
+      if (this.#bytes <= runnerCacheBytesMax) return;
+      if (hash === keep) continue;
+      this.#sizes.delete(hash);
+      this.#pending.delete(hash);
+      this.#bytes -= size;
+      Deno.remove(`${this.#dir}/${hash}`).catch(() => {});
+    }
+  }
+}
