@@ -9,6 +9,7 @@ process group if a script overruns its time limit.
 import hashlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -45,7 +46,7 @@ def percentile(sorted_values, fraction):
     """Nearest-rank percentile of an ascending list (the same rule as bench/stats.ts)."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
