@@ -16,12 +16,20 @@ import {
   type Request,
   validateName,
 } from "./message.ts";
+import { type ChunkRef, encodeManifest, objectSize, treeShape } from "./manifest.ts";
 import { haveEntriesMax, jobInputsMax, nameBytesMax, ringSaltsMax } from "../limits.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
 
+/** Any Unicode scalar value, ASCII half the time (fast-check's "binary" unit takes a second to set up). */
+const anyChar = fc.oneof(
+  fc.integer({ min: 0, max: 0x7f }),
+  fc.integer({ min: 0, max: 0x10ffff - 0x800 }).map((n) => (n < 0xd800 ? n : n + 0x800)),
+).map((n) => String.fromCodePoint(n));
+
 const encoder = new TextEncoder();
 const byteLength = (text: string): number => encoder.encode(text).length;
+const utf8Base64 = (text: string): string => encoder.encode(text).toBase64();
 
 // ---------------------------------------------------------------- arbitraries
 
@@ -34,7 +42,7 @@ function fitBytes(text: string, max: number): string {
 
 const nameChar = fc.oneof(
   fc.constantFrom(..."abcXYZ019 ._-/\n\t\\=,é日"),
-  fc.string({ unit: "binary", minLength: 1, maxLength: 1 }).filter((c) => c !== ":" && c !== "\0"),
+  anyChar.filter((c) => c !== ":" && c !== "\0"),
 );
 /** Valid names: 1 to 1024 UTF-8 bytes, no ':' or NUL, sometimes right at the limit. */
 const nameArb = fc.oneof(
@@ -61,6 +69,25 @@ const hostArb = fc.oneof(
 const base64Arb = bytesArb.map((bytes) => bytes.toBase64());
 const reasonArb = fc.stringMatching(/^[a-z][a-z-]{0,31}$/);
 
+/** A well-formed manifest (protocol/manifest.ts) of a small chunked file. */
+const manifestArb = fc.record({
+  chunkSize: fc.integer({ min: 1, max: 1000 }),
+  chunks: fc.nat(6),
+  tail: fc.nat(),
+  sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => bytes.toHex()),
+  hash: hashArb,
+}).map(({ chunkSize, chunks, tail, sha256, hash }) => {
+  const size = chunks === 0 ? 0 : (chunks - 1) * chunkSize + 1 + (tail % chunkSize);
+  const shape = treeShape(size, chunkSize);
+  const level = shape.depth - 1;
+  const refs: ChunkRef[] = Array.from({ length: shape.counts[level]! }, (_, index) => ({
+    hash: (hash + index) >>> 0,
+    digest: sha256.slice(0, 16),
+    size: objectSize(shape, level, index, { size, chunkSize }),
+  }));
+  return encodeManifest({ depth: shape.depth, chunkSize, size, sha256, refs });
+});
+
 const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
   ADD: fc.record(
     { command: fc.constant("ADD" as const), name: nameArb, data: bytesArb, salt: hashArb },
@@ -74,7 +101,12 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
     metadata: fc.oneof(fc.constant(""), base64Arb),
     data: bytesArb,
   }),
+  MADD: fc.record(
+    { command: fc.constant("MADD" as const), name: nameArb, manifest: manifestArb, salt: hashArb },
+    { requiredKeys: ["command", "name", "manifest"] },
+  ),
   GET: fc.record({ command: fc.constant("GET" as const), hash: hashArb }),
+  GETM: fc.record({ command: fc.constant("GETM" as const), hash: hashArb }),
   STAT: fc.record({ command: fc.constant("STAT" as const), hash: hashArb }),
   RLSE: fc.record({ command: fc.constant("RLSE" as const), hash: hashArb }),
   // The tail is positional; an absent stderr before a later field cannot be
@@ -87,14 +119,18 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
       stderr: bytesArb,
       exitCode: fc.maxSafeInteger(),
       reason: reasonArb,
-      detail: fc.string({ unit: "binary", minLength: 1, maxLength: 60 }),
+      detail: fc.string({ unit: anyChar, minLength: 1, maxLength: 60 }),
+      manifest: manifestArb,
     },
     { requiredKeys: ["hash", "stdout"] },
   ).map((update): Request => {
-    const later = "exitCode" in update || "reason" in update || "detail" in update;
+    const later = "exitCode" in update || "reason" in update || "detail" in update ||
+      "manifest" in update;
     return {
       command: "UPD",
       ...update,
+      // A chunked output comes with an empty stdout.
+      ...("manifest" in update ? { stdout: new Uint8Array() } : {}),
       ...(later && !("stderr" in update) ? { stderr: new Uint8Array() } : {}),
     };
   }),
@@ -304,7 +340,7 @@ Deno.test("parseRequest() rejects wrong field counts", () => {
     "BADD:a:1:1:",
     "BADD:a:1:1:::",
     "UPD:1",
-    "UPD:1:AA==:::::",
+    "UPD:1:AA==::::::",
     "JADD:j:AA==",
     "GETJ:x",
     "HAVJ:",
@@ -426,6 +462,20 @@ Deno.test("parseRequest() rejects too many HAVE entries and member salts", () =>
   assert.equal(parseMembers(["h", "1", "0", "alive", most])[0]!.salts.length, ringSaltsMax);
 });
 
+Deno.test("parseRequest() checks MADD and UPD manifests", () => {
+  const manifest = fc.sample(manifestArb, { numRuns: 1, seed: 1 })[0]!.toBase64();
+  assertProtocolError(() => parseRequest("MADD:n"), "fields");
+  assertProtocolError(() => parseRequest("GETM"), "fields");
+  assertProtocolError(() => parseRequest("MADD:n:!!!"), "base64");
+  assertProtocolError(() => parseRequest(`MADD::${manifest}`), "name");
+  assertProtocolError(() => parseRequest("MADD:n:AAAA"), "manifest");
+  assertProtocolError(() => parseRequest(`MADD:n:${utf8Base64("cman")}`), "manifest");
+  assertProtocolError(() => parseRequest("UPD:1::::::AAAA"), "manifest");
+  assertProtocolError(() => parseRequest("UPD:1::::::"), "fields"); // empty manifest field
+  assertProtocolError(() => parseRequest(`UPD:1:AA==:::::${manifest}`), "fields"); // stdout too
+  assert.equal(parseRequest(`MADD:n:${manifest}`).command, "MADD");
+});
+
 Deno.test("parseRequest() rejects a UPD detail that is not UTF-8", () => {
   const detail = Uint8Array.of(0xff, 0xfe).toBase64();
   assertProtocolError(() => parseRequest(`UPD:1:::1:exception:${detail}`), "encoding");
@@ -465,7 +515,7 @@ Deno.test("decodePayload() rejects invalid UTF-8", () => {
 const commandWords = [...Object.keys(requestArb), "ACK", "NACK", "add"];
 const fieldArb = fc.oneof(
   fc.string({ maxLength: 12 }),
-  fc.string({ unit: "binary", maxLength: 12 }),
+  fc.string({ unit: anyChar, maxLength: 12 }),
   hashArb.map((h) => h.toString(16)),
   fc.integer().map(String),
   fc.constantFrom("", "0", "1", "alive", "dead", "meta", "salt=1", "salt=", "-", "1e9", "AA=="),
@@ -477,7 +527,7 @@ const fieldArb = fc.oneof(
 
 Deno.test("parseRequest() throws nothing but ProtocolError on any text", () => {
   const text = fc.oneof(
-    fc.string({ unit: "binary", maxLength: 200 }),
+    fc.string({ unit: anyChar, maxLength: 200 }),
     fc.tuple(fc.constantFrom(...commandWords), fc.array(fieldArb, { maxLength: 12 }))
       .map(([command, fields]) => [command, ...fields].join(":")),
   );
@@ -496,7 +546,7 @@ Deno.test("parseRequest() throws nothing but ProtocolError on any text", () => {
 
 // ---------------------------------------------------------------- replies
 
-const fieldNoColon = fc.string({ unit: "binary", maxLength: 20 }).map((t) => t.replaceAll(":", ""));
+const fieldNoColon = fc.string({ unit: anyChar, maxLength: 20 }).map((t) => t.replaceAll(":", ""));
 
 Deno.test("parseReply() inverts encodeReply() for ACK", () => {
   fc.assert(
@@ -511,7 +561,7 @@ Deno.test("parseReply() inverts encodeReply() for ACK", () => {
 
 Deno.test("parseReply() inverts encodeReply() for NACK, a detail with ':' included", () => {
   fc.assert(
-    fc.property(fieldNoColon, fc.string({ unit: "binary", maxLength: 40 }), (reason, detail) => {
+    fc.property(fieldNoColon, fc.string({ unit: anyChar, maxLength: 40 }), (reason, detail) => {
       const reply: Reply = { ok: false, reason, detail };
       assert.deepEqual(parseReply(encodeReply(reply)), reply);
     }),
