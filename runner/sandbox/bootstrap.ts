@@ -52,7 +52,8 @@ def _cloud_run(source):
 `;
 
 /**
- * The whole `-c` program of a bubblewrap interpreter: sets `sys.path` to
+ * The whole `-c` program of a bubblewrap interpreter: closes every file
+ * descriptor but 0-2 (the runner may have inherited some), sets `sys.path` to
  * `sysPath` (the interpreter runs with `-I -S`: no site import, no user or
  * environment paths; the probe recorded the system's default path so system
  * packages still import), then blocks until one job frame arrives on
@@ -60,7 +61,14 @@ def _cloud_run(source):
  */
 export function bwrapBootstrap(sysPath: readonly string[]): string {
   return [
-    "import sys",
+    "import os, sys",
+    // Descriptors the runner inherited from its own parent must not reach the job.
+    "for _fd in os.listdir('/proc/self/fd'):",
+    "    if int(_fd) > 2:",
+    "        try:",
+    "            os.close(int(_fd))",
+    "        except OSError:",
+    "            pass",
     `sys.path[:] = ${JSON.stringify(sysPath)}`,
     pythonRunFunction,
     "def _cloud_read():",

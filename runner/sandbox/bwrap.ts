@@ -28,6 +28,7 @@ import {
   type SandboxLimits,
   type SandboxResult,
 } from "./sandbox.ts";
+import { seccompFilter } from "./seccomp.ts";
 import { supervise } from "./supervise.ts";
 import { bwrapWarmCount } from "../../limits.ts";
 
@@ -47,9 +48,10 @@ export interface BwrapOptions {
   /** Jails kept started ahead of time; default `bwrapWarmCount` (limits.ts); 0 for none. */
   readonly warm?: number;
   /**
-   * Directory for the warm jails' `/net` directories. Put it on the file
-   * system of the runner's input files so inputs can be hard-linked; default
-   * a new temporary directory (removed by `close`).
+   * Where the sandbox makes its own directory (for the warm jails' `/net`
+   * directories and the seccomp filter; removed by `close`). Put it on the
+   * file system of the runner's input files so inputs can be hard-linked;
+   * default: the system's temporary directory.
    */
   readonly workDir?: string;
 }
@@ -99,19 +101,20 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
       "Cannot start bwrap sandbox: cannot bound processes (running as root, which RLIMIT_NPROC ignores, and no writable cgroup v1 pids hierarchy)",
     );
   }
-  const ownsWorkDir = options.workDir === undefined;
-  const workDir = options.workDir ?? (await Deno.makeTempDir({ prefix: "cloud-sandbox-" }));
-  const base = {
-    bwrapPath,
-    prlimitPath,
-    pythonPath,
-    limits,
-    layout,
-    cgroups,
-    workDir,
-    ownsWorkDir,
-  };
+  // Our own directory even inside a given workDir: sandboxes may share one.
+  const workDir = await Deno.makeTempDir({ dir: options.workDir, prefix: "cloud-sandbox-" });
   try {
+    const seccompPath = await writeSeccompFilter(workDir);
+    const base = {
+      bwrapPath,
+      prlimitPath,
+      pythonPath,
+      limits,
+      layout,
+      cgroups,
+      workDir,
+      seccompPath,
+    };
     const sysPath = await probeSysPath(base);
     const probe: BwrapProbe = {
       pythonPath,
@@ -122,7 +125,7 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
     return new Bwrap({ ...base, probe, warm: options.warm ?? bwrapWarmCount });
   } catch (error) {
     await cgroups?.close();
-    if (ownsWorkDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
+    await Deno.remove(workDir, { recursive: true }).catch(() => {});
     throw error;
   }
 }
@@ -134,8 +137,10 @@ interface Base {
   readonly limits: SandboxLimits;
   readonly layout: HostLayout;
   readonly cgroups: CgroupParent | null;
+  /** This sandbox's own directory (seccomp filter, warm jails' `/net`), removed by `close`. */
   readonly workDir: string;
-  readonly ownsWorkDir: boolean;
+  /** The seccomp filter file, or null (not x86-64). */
+  readonly seccompPath: string | null;
 }
 
 /** A started jail that has not finished yet. */
@@ -147,13 +152,22 @@ interface Jail {
   readonly netDir: string | null;
 }
 
-/** sh program that moves itself into the job's cgroups, then execs bwrap. */
-const joinCgroupsScript = 'n=$1; shift; while [ "$n" -gt 0 ]; do ' +
+/**
+ * sh program run as `sh -c SCRIPT sh FILTER N PROCS... ARGV...`: moves itself
+ * into the job's cgroups (writing its pid into each of the N `cgroup.procs`
+ * files; before bwrap starts, so nothing escapes them), then execs bwrap with
+ * the seccomp filter file (if FILTER is not empty) open as fd 3.
+ */
+const launchScript = 'filter=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do ' +
   'echo $$ > "$1" || { echo "cloud-sandbox: cannot join cgroup $1" >&2; exit 125; }; ' +
-  'shift; n=$((n - 1)); done; exec "$@"';
+  "shift; n=$((n - 1)); done; " +
+  'if [ -n "$filter" ]; then exec "$@" 3< "$filter"; fi; exec "$@"';
+
+/** The descriptor the launch script opens the seccomp filter on. */
+const seccompFd = 3;
 
 /** First lines of stderr that mean the jail itself failed, not the job. */
-const jailErrorPrefixes = ["bwrap: ", "cloud-sandbox: ", "prlimit: "];
+const jailErrorPrefixes = ["bwrap: ", "cloud-sandbox: ", "prlimit: ", "sh: "];
 
 async function spawnJail(
   base: Base,
@@ -162,18 +176,20 @@ async function spawnJail(
   netDir: string | null,
 ): Promise<Jail> {
   const cgroup = base.cgroups === null ? null : await base.cgroups.create(base.limits);
-  const argv = bwrapArgv({ ...base, program, net });
-  const [command, ...args] = cgroup === null ? argv : [
-    "/bin/sh",
+  const filter = base.seccompPath;
+  const argv = bwrapArgv({ ...base, program, net, seccompFd: filter === null ? null : seccompFd });
+  const procsFiles = cgroup?.procsFiles ?? [];
+  const args = [
     "-c",
-    joinCgroupsScript,
+    launchScript,
     "sh",
-    String(cgroup.procsFiles.length),
-    ...cgroup.procsFiles,
+    filter ?? "",
+    String(procsFiles.length),
+    ...procsFiles,
     ...argv,
   ];
   try {
-    const child = new Deno.Command(command!, {
+    const child = new Deno.Command("/bin/sh", {
       args,
       stdin: "piped",
       stdout: "piped",
@@ -223,9 +239,7 @@ class Bwrap implements BwrapSandbox {
     await Promise.all(idle.map((jail) => this.#discard(jail, true)));
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     await this.#base.cgroups?.close();
-    if (this.#base.ownsWorkDir) {
-      await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
-    }
+    await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
   }
 
   async #run(job: SandboxJob): Promise<SandboxResult> {
@@ -385,6 +399,15 @@ function sandboxError(detail: string): SandboxResult {
     stderr: new Uint8Array(),
     wallMs: 0,
   };
+}
+
+/** Writes the seccomp filter into `workDir`; null off x86-64. */
+async function writeSeccompFilter(workDir: string): Promise<string | null> {
+  const filter = seccompFilter(Deno.build.arch);
+  if (filter === null) return null;
+  const path = `${workDir}/seccomp.bpf`;
+  await Deno.writeFile(path, filter, { mode: 0o600 });
+  return path;
 }
 
 /** Runs the jailed interpreter once to read its default `sys.path`. */

@@ -11,6 +11,8 @@
  *   The network namespace has only a loopback device of its own: no network.
  * - `--uid 65534 --gid 65534 --cap-drop ALL`: the job is "nobody" inside,
  *   without capabilities (bwrap run as root would otherwise keep them).
+ * - `--seccomp FD`: a filter denying system calls a job has no use for
+ *   (`ptrace`, keyrings, BPF, io_uring, mount family; see `seccomp.ts`).
  * - `--die-with-parent`: the jail dies when the runner does. `--new-session`:
  *   no terminal to push keystrokes into.
  * - `--clearenv` and a fixed `PATH`/`LANG`/`HOME`: nothing of the runner's
@@ -71,6 +73,8 @@ export interface BwrapCommand {
   readonly limits: SandboxLimits;
   readonly layout: HostLayout;
   readonly net: NetSource;
+  /** File descriptor bwrap reads a seccomp filter from (see `seccomp.ts`), or null. */
+  readonly seccompFd: number | null;
 }
 
 /** Uid and gid of the job inside its user namespace ("nobody"). */
@@ -84,6 +88,7 @@ export function bwrapArgv(command: BwrapCommand): string[] {
   return [
     command.bwrapPath,
     ...namespaceArgs(),
+    ...(command.seccompFd === null ? [] : ["--seccomp", String(command.seccompFd)]),
     ...environmentArgs(),
     ...filesystemArgs(command.layout),
     ...netArgs(command.net),

@@ -18,6 +18,7 @@ const command: BwrapCommand = {
     extraReadOnly: ["/opt/pypy"],
   },
   net: { kind: "files", entries: [{ name: "a/b", segments: ["a", "b"], path: "/data/x" }] },
+  seccompFd: 3,
 };
 
 /** The value following `flag` in argv (each occurrence). */
@@ -45,6 +46,8 @@ Deno.test("bwrapArgv() isolates namespaces, capabilities and the environment", (
     assert.ok(jail.includes(flag), flag);
   }
   assert.deepEqual(after(jail, "--cap-drop")[0]?.[0], "ALL");
+  assert.deepEqual(after(jail, "--seccomp")[0]?.[0], "3");
+  assert.ok(!bwrapArgv({ ...command, seccompFd: null }).includes("--seccomp"));
   assert.equal(after(jail, "--uid")[0]?.[0], String(jobUid));
   assert.deepEqual(after(jail, "--setenv").map(([name]) => name).sort(), ["HOME", "LANG", "PATH"]);
 });

@@ -380,16 +380,23 @@ const cases: Case[] = [
           }) + bytes([127, 0, 0, 1]) + bytes(8)`,
           "if fd >= 0 and call('connect', fd, address, 16) == 0:",
           "    print('CONNECTED')",
+          "if fd >= 0:",
+          "    call('close', fd)",
           "if call('unshare', 0x10000000) == 0: print('UNSHARED USER')",
           "if call('unshare', 0x00020000) == 0: print('UNSHARED MOUNT')",
           "if call('mount', b'none', b'/tmp', b'tmpfs', 0, None) == 0: print('MOUNTED')",
           "if call('chroot', b'/tmp') == 0: print('CHROOTED')",
           "if call('setuid', 0) == 0 and call('geteuid') == 0: print('ROOT')",
-          "call('ptrace', 16, 1, None, None)",
+          "if call('ptrace', 16, 1, None, None) == 0: print('TRACED')",
+          "import os",
+          // With the socket closed, fd 3 is the listing's own.
+          "extra = [fd for fd in os.listdir('/proc/self/fd') if int(fd) > 3] if os.path.isdir('/proc/self/fd') else []",
+          "print('inherited descriptors', extra)",
           "print('done')",
         ].join("\n"),
       );
-      for (const bad of ["CONNECTED", "UNSHARED", "MOUNTED", "CHROOTED", "ROOT\n"]) {
+      assert.match(ran.stdout, /inherited descriptors \[\]|no ctypes/);
+      for (const bad of ["CONNECTED", "UNSHARED", "MOUNTED", "CHROOTED", "ROOT\n", "TRACED"]) {
         assert.ok(!ran.stdout.includes(bad), ran.stdout);
       }
       assert.equal(host.connections, 0);
