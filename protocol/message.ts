@@ -611,8 +611,10 @@ export function parseReply(text: string): Reply {
  */
 export function capStderr(stderr: Uint8Array, max = stderrBytesMax): Uint8Array {
   if (stderr.length <= max) return stderr;
-  const marker = encoder.encode(`\n… ${stderr.length - max} bytes of stderr cut …\n`);
-  const half = Math.max(0, (max - marker.length) >> 1);
+  // Room for the longest marker (the real count has no more digits), then the true count.
+  const room = encoder.encode(`\n… ${stderr.length} bytes of stderr cut …\n`).length;
+  const half = Math.max(0, (max - room) >> 1);
+  const marker = encoder.encode(`\n… ${stderr.length - 2 * half} bytes of stderr cut …\n`);
   const capped = new Uint8Array(half * 2 + marker.length);
   capped.set(stderr.subarray(0, half));
   capped.set(marker, half);
