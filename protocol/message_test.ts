@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   ack,
+  capStderr,
   decodePayload,
   encodeReply,
   encodeRequest,
@@ -597,4 +598,37 @@ Deno.test("memberFields() and parseMembers() keep a member's salts in order", ()
   };
   const parsed = parseRequest(encodeRequest({ command: "MEMB", members: [member] }));
   assert.deepEqual(parsed, { command: "MEMB", members: [member] });
+});
+
+Deno.test("capStderr() leaves stderr within the limit untouched", () => {
+  const stderr = new Uint8Array(100).fill(0x61);
+  assert.equal(capStderr(stderr, 100), stderr);
+  const empty = new Uint8Array();
+  assert.equal(capStderr(empty), empty);
+});
+
+Deno.test("capStderr() keeps head and tail within the limit and says truly how much was cut", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 80, max: 4000 }),
+      fc.integer({ min: 1, max: 20_000 }),
+      (max, extra) => {
+        const stderr = Uint8Array.from({ length: max + extra }, (_, i) => 0x41 + (i % 26));
+        const capped = capStderr(stderr, max);
+        assert.ok(capped.length <= max, `${capped.length} > ${max}`);
+        const text = new TextDecoder().decode(capped);
+        const match = /\n… (\d+) bytes of stderr cut …\n/.exec(text);
+        assert.ok(match, text.slice(0, 80));
+        const cut = Number(match[1]);
+        const kept = capped.length - encoder.encode(match[0]).length;
+        assert.equal(cut, stderr.length - kept, "the marker counts the bytes left out");
+        const head = capped.subarray(0, match.index);
+        const tail = capped.subarray(match.index + encoder.encode(match[0]).length);
+        assert.deepEqual(head, stderr.subarray(0, head.length));
+        assert.deepEqual(tail, stderr.subarray(stderr.length - tail.length));
+        assert.ok(Math.abs(head.length - tail.length) <= 1);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
