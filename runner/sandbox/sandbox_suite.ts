@@ -11,6 +11,7 @@ import {
   assertSuccess,
   type NewSandbox,
   pseudoRandomBytes,
+  type Ran,
   registerSuite,
   runJob,
   sha256Hex,
@@ -257,4 +258,19 @@ const cases: Case[] = [
  */
 export function runSandboxSuite(name: string, newSandbox: NewSandbox): void {
   registerSuite(`${name} sandbox suite`, () => newSandbox(suiteLimits), cases, { concurrency: 6 });
+  Deno.test(`${name} Sandbox.close() kills running jobs and refuses new ones`, async () => {
+    const sandbox = await newSandbox(suiteLimits);
+    let running: Promise<Ran> | undefined;
+    try {
+      running = runJob(sandbox, "import time\nprint('started', flush=True)\ntime.sleep(60)");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      await sandbox.close();
+    }
+    const ran = await running;
+    assert.equal(ran.result.reason, "killed");
+    const after = await runJob(sandbox, "print(1)");
+    assert.equal(after.result.reason, "sandbox-error");
+    assert.match(after.result.detail, /closed/);
+  });
 }
