@@ -13,6 +13,7 @@
 import { Command } from "commander";
 import { serverCommand } from "./server/cli.ts";
 import { clientCommand } from "./client/cli.ts";
+import { runnerCommand } from "./runner/cli.ts";
 
 /** Builds the command line of `cloud`. */
 export function program(): Command {
@@ -22,6 +23,7 @@ export function program(): Command {
     )
     .version("0.1.0")
     .addCommand(serverCommand())
+    .addCommand(runnerCommand())
     .addCommand(clientCommand());
 }
 

@@ -1,0 +1,139 @@
+/**
+ * `cloud runner [host] port`: runs jobs from the ring in a sandbox until
+ * none are left (or, with `--watch`, until SIGINT/SIGTERM).
+ *
+ * @module
+ */
+
+import { Command, InvalidArgumentError } from "commander";
+import { integerOption } from "../server/cli.ts";
+import { stderrBytesMax } from "../limits.ts";
+import { defaultSandboxLimits } from "./sandbox/sandbox.ts";
+import { createSandbox } from "./sandbox/select.ts";
+import { runJobs } from "./runner.ts";
+
+/** Reads `[host] port` the way the original runner did: one argument is a port. */
+export function parseTarget(first?: string, second?: string): { host: string; port: number } {
+  const port = integerOption(1, 65535);
+  if (first === undefined) return { host: "localhost", port: 11111 };
+  if (second === undefined) return { host: "localhost", port: port(first) };
+  return { host: first, port: port(second) };
+}
+
+const mib = 1024 * 1024;
+
+/** The `runner` subcommand. */
+export function runnerCommand(): Command {
+  const limits = defaultSandboxLimits;
+  return new Command("runner")
+    .description(
+      "run jobs from the ring in a sandbox until none are left (default localhost 11111)",
+    )
+    .argument("[host]", "a server of the ring (or its port, alone)")
+    .argument("[port]", "its port")
+    .option(
+      "--watch",
+      "keep waiting for jobs until SIGINT/SIGTERM, then give back the running ones",
+    )
+    .option(
+      "-j, --jobs <n>",
+      "jobs run at once",
+      integerOption(1, 1024),
+      navigator.hardwareConcurrency || 1,
+    )
+    .option(
+      "--sandbox <kind>",
+      "auto | bwrap | pyodide (auto: bwrap when bubblewrap and Python work)",
+      "auto",
+    )
+    .option("--python <path>", "interpreter inside bubblewrap (default pypy3, else python3)")
+    .option(
+      "--wall-ms <ms>",
+      "wall-clock limit per job",
+      integerOption(100, 86_400_000),
+      limits.wallMs,
+    )
+    .option("--cpu-s <s>", "CPU-time limit per job", integerOption(1, 86_400), limits.cpuSeconds)
+    .option(
+      "--memory-mb <mb>",
+      "memory limit per job",
+      integerOption(16, 1_048_576),
+      limits.memoryBytes / mib,
+    )
+    .option(
+      "--processes <n>",
+      "processes per job (bwrap)",
+      integerOption(1, 4096),
+      limits.processes,
+    )
+    .option(
+      "--output-mb <mb>",
+      "stdout limit per job",
+      integerOption(1, 1_048_576),
+      limits.stdoutBytesMax / mib,
+    )
+    .option(
+      "--work-dir <dir>",
+      "directory for cached inputs and outputs (default: a new temporary one)",
+    )
+    .option("-q, --quiet", "log nothing but errors")
+    .action(async (first: string | undefined, second: string | undefined, options) => {
+      const { host, port } = parseTarget(first, second);
+      if (!["auto", "bwrap", "pyodide"].includes(options.sandbox)) {
+        throw new InvalidArgumentError(
+          `--sandbox must be auto, bwrap or pyodide (got "${options.sandbox}")`,
+        );
+      }
+      const log = options.quiet
+        ? () => {}
+        : (message: string) => console.error(`${new Date().toISOString()} ${message}`);
+      const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "cloud-runner-" });
+      await Deno.mkdir(`${workDir}/sandbox`, { recursive: true });
+      const sandbox = await createSandbox({
+        kind: options.sandbox,
+        workDir: `${workDir}/sandbox`,
+        onFallback: (reason) => log(`bwrap unavailable (${reason}); using pyodide`),
+        ...(options.python ? { python: options.python } : {}),
+        limits: {
+          wallMs: options.wallMs,
+          cpuSeconds: options.cpuS,
+          memoryBytes: options.memoryMb * mib,
+          processes: options.processes,
+          stdoutBytesMax: options.outputMb * mib,
+          stderrBytesMax: Math.min(limits.stderrBytesMax, stderrBytesMax),
+        },
+      });
+      // No Deno permission is dropped here: the bwrap backend writes cgroup
+      // files under /sys, which Deno allows only with every permission. The
+      // job's isolation comes from the sandbox, not from the runner's permissions.
+      const stopping = new AbortController();
+      const stop = () => {
+        if (stopping.signal.aborted) return;
+        log("stopping: giving back running jobs");
+        stopping.abort();
+      };
+      Deno.addSignalListener("SIGINT", stop);
+      Deno.addSignalListener("SIGTERM", stop);
+      log(`runner: ${options.jobs} at once, sandbox ${sandbox.name}, ring ${host}:${port}`);
+      try {
+        const summary = await runJobs({
+          host,
+          port,
+          sandbox,
+          jobs: options.jobs,
+          watch: options.watch ?? false,
+          workDir,
+          signal: stopping.signal,
+          log,
+        });
+        log(
+          `runner: ${summary.done} done, ${summary.failed} failed, ${summary.returned} given back`,
+        );
+      } finally {
+        Deno.removeSignalListener("SIGINT", stop);
+        Deno.removeSignalListener("SIGTERM", stop);
+        await sandbox.close();
+        if (!options.workDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
+      }
+    });
+}
