@@ -15,8 +15,9 @@
  *   pinned Pyodide version (`_makeSnapshot`, `_loadSnapshot`); if making one
  *   fails, workers load from scratch.
  * - Inputs travel over the worker's stdin into Pyodide's in-memory file
- *   system under `/net`, so they occupy the worker's memory: a job's inputs
- *   must fit in `memoryBytes`. The file system then refuses every change with
+ *   system under `/net`, so they occupy the worker's memory: a job whose
+ *   inputs add up to more than `memoryBytes` fails with reason `"memory"`
+ *   before it starts. The file system then refuses every change with
  *   EROFS (see `denyWrites` in the worker).
  * - Limits: wall clock by killing the process; CPU time is enforced as wall
  *   time (Python runs on one thread, so its CPU time cannot exceed wall time);
@@ -173,6 +174,17 @@ class PyodidePool implements PyodideSandbox {
       );
     } catch (error) {
       return sandboxError(`Cannot read input: ${error instanceof Error ? error.message : error}`);
+    }
+    const inputBytes = sizes.reduce((sum, size) => sum + size, 0);
+    if (inputBytes > this.limits.memoryBytes) {
+      // Inputs live in the worker's memory (JavaScript buffers behind the
+      // in-memory file system), outside the WebAssembly limit: refuse first.
+      return {
+        ...sandboxError(
+          `Memory limit reached: inputs are ${inputBytes} bytes, more than ${this.limits.memoryBytes}`,
+        ),
+        reason: "memory",
+      };
     }
     const worker = this.#take();
     const ready = await worker.ready;
