@@ -1,9 +1,12 @@
 /**
  * The Pyodide worker: a child process that loads Pyodide once, then runs
  * exactly one job and exits. Started by `pyodide.ts` with no permission but
- * reading Pyodide's own files, so neither Python nor a JavaScript escape from
- * it (`import js`) can reach the network, the host's files, its environment
- * or other processes.
+ * reading Pyodide's own files (and the snapshot), so neither Python nor a
+ * JavaScript escape from it (`import js`) can reach the network, the host's
+ * files, its environment or other processes.
+ *
+ * With `--make-snapshot` it instead writes a memory snapshot of a freshly
+ * started interpreter to stdout; with `--snapshot=PATH` it starts from one.
  *
  * The protocol with the parent is in `pyodide_protocol.ts`.
  *
