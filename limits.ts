@@ -43,11 +43,13 @@ export const chunkTreeDepthMax = 4;
 
 /**
  * Chunk requests (ADD, GET) one transfer keeps in flight. Each holds one
- * chunk raw and as base64 (about 110 KB), so 16 cost under 2 MB of a
- * client's or runner's memory, and they are enough to keep three or more
- * servers busy on a LAN (measured: bench/bulk.ts).
+ * chunk raw, as base64 and as a frame (about 170 KB), so 32 cost about
+ * 5 MB of a client's or runner's memory. A chunk's round trip through its
+ * owner and replica takes a few milliseconds, so fewer in flight leave the
+ * servers idle: on loopback 16 gave half the upload rate of 32, and 64 no
+ * more than 32 (bench/bulk.ts).
  */
-export const chunksInFlight = 16;
+export const chunksInFlight = 32;
 
 /**
  * Most inputs of one job. Each input is 9 bytes on the wire (":" + 8 hex);

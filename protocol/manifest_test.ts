@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   chunkedIdentity,
+  chunkName,
   type ChunkRef,
   ChunkTreeBuilder,
   decodeIndex,
@@ -16,6 +17,8 @@ import {
   treeShape,
 } from "./manifest.ts";
 import { chunkRefsMax, chunkTreeDepthMax, inlineBytesMax } from "../limits.ts";
+import { saltOf, sha256Hex } from "./digest.ts";
+import { formatHash, objectHash } from "./hash.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
 
@@ -127,7 +130,8 @@ Deno.test("decodeManifest() reads the documented test vector", () => {
   // docs/PROTOCOL.md, Large objects: 100 bytes "a" in chunks of 40.
   const content = utf8("a".repeat(100));
   const chunks = [content.subarray(0, 40), content.subarray(40, 80), content.subarray(80)];
-  const hashes = [0x11111111, 0x11111111, 0x22222222];
+  // Chunk hashes: objectHash("chunk", first 32 bits of the chunk's SHA-256).
+  const hashes = [0xdd7ad9e2, 0xdd7ad9e2, 0x27a25e40];
   const manifest: Manifest = {
     depth: 1,
     chunkSize: 40,
@@ -142,11 +146,18 @@ Deno.test("decodeManifest() reads the documented test vector", () => {
     hex,
     "636d616e" + "01" + "01" + "0003" + "00000028" + "0000000000000064" +
       "2816597888e4a0d3a36b82b83316ab32680eb8f00f8cd3b904d681246d285a0e" +
-      "11111111" + "e33cdf9c7f7120b9" + "00000028" +
-      "11111111" + "e33cdf9c7f7120b9" + "00000028" +
-      "22222222" + "42492da06234ad0a" + "00000014",
+      "dd7ad9e2" + "e33cdf9c7f7120b9" + "00000028" +
+      "dd7ad9e2" + "e33cdf9c7f7120b9" + "00000028" +
+      "27a25e40" + "42492da06234ad0a" + "00000014",
   );
   assert.deepEqual(decodeManifest(Uint8Array.fromHex(hex)), manifest);
+  assert.equal(
+    encodeIndex(1, manifest.refs.slice(0, 2)).toHex(),
+    "6369647801010002" + "dd7ad9e2e33cdf9c7f7120b900000028".repeat(2),
+  );
+  assert.equal(objectHash(chunkName, saltOf(sha256Hex(chunks[2]!))), hashes[2]);
+  const identity = chunkedIdentity(manifest.sha256, 40);
+  assert.equal(formatHash(objectHash("big", saltOf(identity))), "93304150");
   assert.equal(
     chunkedIdentity(manifest.sha256, 40),
     "ddce8c202236770bb785e3f49c1546b733f20c48b98b5a8694fe1d286ef564d1",

@@ -124,6 +124,17 @@ Deno.test("chunked files round-trip through a 3-server ring at every size around
       const again = await cloud.addBytes(`f${size}`, data);
       assert.equal(again.hash, file.hash, "identical content under one name is stored once");
     }
+    const vector = Uint8Array.fromBase64(
+      "Y21hbgEBAAMAAAAoAAAAAAAAAGQoFll4iOSg06NrgrgzFqsyaA648A+M07kE1oEkbShaDt162eLjPN+cf3EguQAAACjdetni4zzfnH9xILkAAAAoJ6JeQEJJLaBiNK0KAAAAFA==",
+    );
+    assert.deepEqual(await cloud.call({ command: "MADD", name: "big", manifest: vector }), [
+      "93304150",
+    ], "docs/PROTOCOL.md 9.10");
+    assert.deepEqual(await cloud.call({ command: "GETM", hash: 0x93304150 }), [vector.toBase64()]);
+    const bad = await cloud.request({ command: "MADD", name: "big", manifest: vector.subarray(1) });
+    assert.equal(!bad.ok && bad.reason, "manifest");
+    const unread = await rejection(cloud.file(0x93304150).get());
+    assert.equal(unread.reason, "chunk-missing", "MADD does not check that the chunks exist");
     const small = await cloud.addString("small", "x");
     const notChunked = await cloud.request({ command: "GETM", hash: small.hashValue });
     assert.equal(!notChunked.ok && notChunked.reason, "not-chunked");
