@@ -127,7 +127,10 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     }
     const reported = await report(job, result, stdoutPath);
     const ms = Math.round(performance.now() - started);
-    if (!reported) return "returned";
+    if (!reported) {
+      await giveBack(job);
+      return "returned";
+    }
     log(`job ${job.hash} ${reported.reason ? `failed (${reported.reason})` : "done"} in ${ms} ms`);
     return reported.reason ? "failed" : "done";
   }
@@ -136,8 +139,8 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
    * Reports a finished job (UPD). Its stdout goes inline when the whole UPD
    * fits in one frame; otherwise it is stored as chunks straight from the
    * stdout file and the UPD carries the manifest. Returns what was reported,
-   * or null when nothing could be (the lease then expires and the job runs
-   * again).
+   * or null when the output could not be stored (the job is then given
+   * back, to run again).
    */
   async function report(
     job: Job,
