@@ -71,6 +71,8 @@ export interface BwrapProbe {
 export interface BwrapSandbox extends Sandbox {
   readonly name: "bwrap";
   readonly probe: BwrapProbe;
+  /** Jobs run so far in a jail started ahead of time (`warm`) or for the job (`cold`). */
+  readonly stats: { readonly warm: number; readonly cold: number };
 }
 
 /**
@@ -208,6 +210,7 @@ class Bwrap implements BwrapSandbox {
   readonly name = "bwrap" as const;
   readonly limits: SandboxLimits;
   readonly probe: BwrapProbe;
+  readonly stats = { warm: 0, cold: 0 };
   readonly #base: Base;
   readonly #program: string;
   readonly #warmCount: number;
@@ -249,7 +252,9 @@ class Bwrap implements BwrapSandbox {
       : AbortSignal.any([job.signal, this.#closing.signal]);
     let jail: Jail;
     try {
-      jail = (await this.#takeWarm(plan.entries)) ?? (await this.#startCold(plan.entries));
+      const warm = await this.#takeWarm(plan.entries);
+      jail = warm ?? (await this.#startCold(plan.entries));
+      this.stats[warm === null ? "cold" : "warm"]++;
     } catch (error) {
       return sandboxError(`Cannot start jail: ${error instanceof Error ? error.message : error}`);
     }

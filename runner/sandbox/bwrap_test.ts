@@ -63,6 +63,7 @@ Deno.test({
         inputs: [{ name: "sub/in", path: `${dir}/input` }],
       });
       assert.equal(ran.stdout, "from another file system\n");
+      assert.deepEqual(sandbox.stats, { warm: 0, cold: 1 });
     } finally {
       await sandbox.close();
       await Deno.remove(dir, { recursive: true });
@@ -78,5 +79,36 @@ Deno.test({
       createBwrapSandbox({ python: "/nonexistent/python3" }),
       /interpreter not found/,
     );
+  },
+});
+
+Deno.test({
+  name: "createBwrapSandbox() links inputs into a warm jail's /net",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({ warm: 1, workDir: dir });
+    try {
+      await Deno.writeTextFile(`${dir}/input`, "linked");
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 300)); // the pool refills
+        const ran = await runJob(
+          sandbox,
+          "import os\nprint(open('/net/a/b').read(), os.listdir('/net'))",
+          {
+            inputs: [{ name: "a/b", path: `${dir}/input` }],
+          },
+        );
+        assert.equal(ran.stdout, "linked ['a']\n");
+      }
+      assert.deepEqual(sandbox.stats, { warm: 3, cold: 0 });
+    } finally {
+      await sandbox.close();
+    }
+    // close() removed its own directory inside workDir, and nothing else.
+    const left = [];
+    for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+    assert.deepEqual(left, ["input"]);
+    await Deno.remove(dir, { recursive: true });
   },
 });

@@ -17,10 +17,13 @@ import {
 } from "./_suite_helpers.ts";
 import type { Sandbox } from "./sandbox.ts";
 
-/** Tight limits so bombs end fast. */
+/**
+ * Tight limits so bombs end fast, with room for a loaded CI machine (a
+ * Pyodide memory bomb takes ~0.5 s alone, several seconds at load 15).
+ */
 const hostileLimits = {
-  wallMs: 4_000,
-  cpuSeconds: 4,
+  wallMs: 6_000,
+  cpuSeconds: 6,
   memoryBytes: 256 * 1024 * 1024,
   processes: 16,
   stdoutBytesMax: 1024 * 1024,
@@ -263,7 +266,7 @@ const cases: Case[] = [
     run: async (sandbox) => {
       const ran = await runJob(
         sandbox,
-        "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))",
+        "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))",
       );
       assert.equal(ran.result.reason, "memory", `${ran.result.detail}\n${ran.stderr}`);
       await assertStillRuns(sandbox);

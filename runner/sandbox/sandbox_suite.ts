@@ -218,6 +218,19 @@ const cases: Case[] = [
     },
   },
   {
+    name: "Sandbox.run() reports a stdout file it cannot create as a sandbox error",
+    run: async (sandbox) => {
+      const result = await sandbox.run({
+        source: "print('lost')",
+        inputs: [],
+        stdoutPath: "/nonexistent-cloud-dir/stdout",
+      });
+      assert.equal(result.reason, "sandbox-error");
+      assert.match(result.detail, /Cannot write stdout/);
+      await assertStillRuns(sandbox);
+    },
+  },
+  {
     name: "Sandbox.run() gives every job a fresh interpreter",
     run: async (sandbox) => {
       const first = await runJob(
