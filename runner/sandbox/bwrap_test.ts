@@ -112,3 +112,67 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "createBwrapSandbox() applies the rlimits inside the jail",
+  ignore: skip,
+  fn: async () => {
+    const limits = { cpuSeconds: 7, memoryBytes: 300 * 1024 * 1024, processes: 9 };
+    const sandbox = await createBwrapSandbox({ limits, warm: 0 });
+    try {
+      const ran = await runJob(sandbox, "print(open('/proc/self/limits').read())");
+      const limit = (name: string) =>
+        new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, "m").exec(ran.stdout)?.slice(1);
+      assert.deepEqual(limit("Max cpu time"), ["7", "8"]);
+      assert.deepEqual(limit("Max address space"), [
+        String(limits.memoryBytes),
+        String(limits.memoryBytes),
+      ]);
+      assert.deepEqual(limit("Max processes"), ["9", "9"]);
+      assert.deepEqual(limit("Max file size"), ["0", "0"]);
+      assert.deepEqual(limit("Max core file size"), ["0", "0"]);
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "createBwrapSandbox() bounds the memory of all a job's processes together",
+  ignore: skip,
+  fn: async (t) => {
+    const sandbox = await createBwrapSandbox({
+      limits: { memoryBytes: 256 * 1024 * 1024 },
+      warm: 0,
+    });
+    try {
+      if (!sandbox.probe.memoryCgroup) {
+        t.step({ name: "no writable memory cgroup here", ignore: true, fn: () => {} });
+        return;
+      }
+      // Each process stays under RLIMIT_AS; together they pass the cgroup's bound.
+      const ran = await runJob(
+        sandbox,
+        [
+          "import os, time",
+          "for i in range(3):",
+          "    if os.fork() == 0:",
+          "        block = b'x' * (120 * 1024 * 1024)",
+          "        time.sleep(5)",
+          "        os._exit(0)",
+          "for i in range(3):",
+          "    os.wait()",
+          "print('all survived')",
+        ].join("\n"),
+      );
+      assert.equal(
+        ran.result.reason,
+        "memory",
+        `${ran.result.detail}\n${ran.stdout}\n${ran.stderr}`,
+      );
+      await assertStillRuns(sandbox);
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
