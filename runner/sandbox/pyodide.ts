@@ -214,9 +214,15 @@ class PyodidePool implements PyodideSandbox {
     const firstLine = new TextDecoder().decode(seen.stderr.subarray(0, 300)).split("\n")[0] ?? "";
     const workerFailed = seen.observation.exitCode === workerFailureStatus &&
       firstLine.startsWith("cloud-sandbox: ");
+    // V8 reports its own heap exhaustion (a JS-side allocation by the job
+    // through `import js`) on stderr, then may hang until the wall clock.
+    const jsOutOfMemory = /Fatal JavaScript out of memory|JavaScript heap out of memory/.test(
+      new TextDecoder().decode(seen.stderr),
+    );
     const outcome = classifyOutcome({
       ...seen.observation,
-      oomKilled: false,
+      wallTimeout: seen.observation.wallTimeout && !jsOutOfMemory,
+      oomKilled: jsOutOfMemory,
       sandboxError: seen.observation.sandboxError ??
         (workerFailed ? `Worker failed: ${firstLine}` : null),
     }, { ...this.limits, wallMs: Math.min(this.limits.wallMs, this.limits.cpuSeconds * 1000) });

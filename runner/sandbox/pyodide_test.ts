@@ -27,3 +27,19 @@ Deno.test("createPyodideSandbox() refuses inputs larger than the memory limit", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("createPyodideSandbox() reports a JavaScript heap bomb as memory", async () => {
+  const sandbox = await createPyodideSandbox({
+    limits: { wallMs: 10_000, cpuSeconds: 10 },
+    warm: 1,
+  });
+  try {
+    const ran = await runJob(
+      sandbox,
+      "import js\njs.eval('globalThis.a = []; while (true) globalThis.a.push(new Array(1e6).fill(1.5))')",
+    );
+    assert.equal(ran.result.reason, "memory", ran.result.detail);
+  } finally {
+    await sandbox.close();
+  }
+});
