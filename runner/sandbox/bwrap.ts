@@ -218,6 +218,8 @@ class Bwrap implements BwrapSandbox {
   readonly #closing = new AbortController();
   readonly #pending = new Set<Promise<unknown>>();
   #nextSlot = 0;
+  /** Warm jails being started (not yet in the pool). */
+  #starting = 0;
 
   constructor(config: Base & { probe: BwrapProbe; warm: number }) {
     this.#base = config;
@@ -253,11 +255,28 @@ class Bwrap implements BwrapSandbox {
     let jail: Jail;
     try {
       const warm = await this.#takeWarm(plan.entries);
-      jail = warm ?? (await this.#startCold(plan.entries));
-      this.stats[warm === null ? "cold" : "warm"]++;
+      if (warm !== null) {
+        const attempt = await this.#runIn(warm, job, signal);
+        // A warm jail that died while idle never read the job: start one for it.
+        if (!attempt.deliveryFailed || signal.aborted) {
+          this.stats.warm++;
+          return attempt.result;
+        }
+      }
+      jail = await this.#startCold(plan.entries);
     } catch (error) {
       return sandboxError(`Cannot start jail: ${error instanceof Error ? error.message : error}`);
     }
+    this.stats.cold++;
+    return (await this.#runIn(jail, job, signal)).result;
+  }
+
+  /** Runs the job in a started jail, then discards the jail. */
+  async #runIn(
+    jail: Jail,
+    job: SandboxJob,
+    signal: AbortSignal,
+  ): Promise<{ result: SandboxResult; deliveryFailed: boolean }> {
     const seen = await supervise({
       child: jail.child,
       stdout: jail.stdout,
@@ -281,7 +300,7 @@ class Bwrap implements BwrapSandbox {
       sandboxError: seen.observation.sandboxError ??
         (jailFailed ? `Jail failed: ${firstLine}` : null),
     }, this.limits);
-    return {
+    const result = {
       exitCode: seen.observation.exitCode,
       reason: outcome.reason,
       detail: outcome.detail,
@@ -289,6 +308,7 @@ class Bwrap implements BwrapSandbox {
       stderr: seen.stderr,
       wallMs: seen.wallMs,
     };
+    return { result, deliveryFailed: seen.deliveryFailed && seen.stdoutBytes === 0 };
   }
 
   /** A warm jail with the inputs linked into its `/net`, or null. */
@@ -297,6 +317,11 @@ class Bwrap implements BwrapSandbox {
     if (jail === undefined) return null;
     this.#refill();
     if (await linkInputs(jail.netDir!, entries)) return jail;
+    if (this.#closing.signal.aborted) {
+      await this.#discard(jail, true);
+      return null;
+    }
+    // Untouched (it never got a job): back to the pool once its /net is empty.
     await emptyDirectory(jail.netDir!);
     this.#pool.unshift(jail);
     return null;
@@ -320,7 +345,6 @@ class Bwrap implements BwrapSandbox {
       this.#track(start);
     }
   }
-  #starting = 0;
 
   async #startWarm(): Promise<Jail> {
     const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;

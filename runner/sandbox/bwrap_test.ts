@@ -176,3 +176,37 @@ Deno.test({
     }
   },
 });
+
+/** Pids of processes whose command line mentions `text`. */
+async function pidsMentioning(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
+    if (cmdline.includes(text)) pids.push(Number(entry.name));
+  }
+  return pids;
+}
+
+Deno.test({
+  name: "createBwrapSandbox() runs a job in a fresh jail when its warm jail died",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({ warm: 1, workDir: dir });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const warm = await pidsMentioning(`${dir}/`);
+      assert.ok(warm.length > 0, "no warm jail found");
+      for (const pid of warm) Deno.kill(pid, "SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const ran = await runJob(sandbox, "print('fresh')");
+      assert.equal(ran.stdout, "fresh\n");
+      assert.equal(ran.result.reason, null);
+      assert.deepEqual(sandbox.stats, { warm: 0, cold: 1 });
+    } finally {
+      await sandbox.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
