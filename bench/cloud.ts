@@ -1,20 +1,20 @@
 /**
- * The hooks through which the bench drives our own system. Each one throws
- * NotImplementedError until the server, client and runner exist; the
- * scenarios then report "not implemented yet" for the cloud rows. To wire a
- * scenario up, replace the body of its hook; the scenario code, the peers,
- * the statistics and the table do not change.
- *
- * Every hook gets a CloudEnv and must start every process through
- * `env.procs` (so the bench stops them on errors and Ctrl-C) and stop them
- * before it returns.
+ * The hooks through which the bench drives our own system: real `cloud`
+ * server and runner processes on loopback, started through `env.procs` (so
+ * the bench stops them on errors and Ctrl-C) and stopped before each hook
+ * returns. The scenarios, the peers, the statistics and the table do not
+ * depend on how a hook does its work.
  *
  * @module
  */
 
+import { ComputeCloud, type FileObject } from "../client/cloud.ts";
+import { Connection } from "../protocol/connection.ts";
 import type { ObjectStore } from "./object_store.ts";
 import type { ProcessRegistry } from "./procs.ts";
-import type { DagPlan } from "./workloads.ts";
+import { measureRepair } from "./repair.ts";
+import { BenchRing, startRunner } from "./ring.ts";
+import { type DagPlan, trivialJobSource } from "./workloads.ts";
 
 /** Thrown by a hook whose feature does not exist yet. */
 export class NotImplementedError extends Error {
@@ -51,13 +51,85 @@ export type SandboxBackend = "bwrap-pypy3" | "bwrap-python3" | "pyodide";
  * op (content depends on i), openReader() does GET of a preloaded object.
  * The load generator (load.ts) and the Redis peer use the same interface.
  */
-export function startCloudObjectStore(
-  _env: CloudEnv,
-  _options: { servers: number; replicaCount: number },
+export async function startCloudObjectStore(
+  env: CloudEnv,
+  options: { servers: number; replicaCount: number },
 ): Promise<ObjectStore> {
-  // TODO(cloud): start servers via env.procs (`deno run -A main.ts server ...`), wait
-  // for the ring, return an ObjectStore whose drivers use client/cloud.ts.
-  return Promise.reject(new NotImplementedError("startCloudObjectStore"));
+  const ring = await BenchRing.start(
+    env.procs,
+    `${env.tmpDir}/objects-${crypto.randomUUID().slice(0, 8)}`,
+    options.servers,
+    [
+      "--replicas",
+      String(options.replicaCount),
+    ],
+  );
+  const preloaded: number[] = [];
+  let next = 0;
+  const connect = () => {
+    const server = ring.servers[next++ % ring.servers.length]!;
+    return Connection.open(server.host, server.port);
+  };
+  return {
+    label: `cloud, ${options.servers} server${
+      options.servers > 1 ? "s" : ""
+    }, ${options.replicaCount} cop${options.replicaCount > 1 ? "ies" : "y"}`,
+    pids: ring.servers.map((server) => server.process.pid),
+    async preload(count, valueBytes) {
+      const connection = await connect();
+      try {
+        for (let i = 0; i < count; i++) {
+          const reply = await connection.request({
+            command: "ADD",
+            name: `pre-${i}`,
+            data: valueOf(i, valueBytes, "p"),
+          });
+          if (!reply.ok) throw new Error(`ADD failed: ${reply.reason} ${reply.detail}`);
+          preloaded.push(Number.parseInt(reply.fields[0]!, 16));
+        }
+      } finally {
+        connection.close();
+      }
+    },
+    async openWriter(valueBytes) {
+      const connection = await connect();
+      const tag = crypto.randomUUID().slice(0, 8);
+      return {
+        async op(i) {
+          const reply = await connection.request({
+            command: "ADD",
+            name: `w-${tag}-${i}`,
+            data: valueOf(i, valueBytes, tag),
+          });
+          if (!reply.ok) throw new Error(`ADD failed: ${reply.reason} ${reply.detail}`);
+        },
+        close: () => Promise.resolve(connection.close()),
+      };
+    },
+    async openReader() {
+      const connection = await connect();
+      return {
+        async op(i) {
+          const reply = await connection.request({
+            command: "GET",
+            hash: preloaded[i % preloaded.length]!,
+          });
+          if (!reply.ok || reply.fields[0]!.length === 0) {
+            throw new Error(`GET failed: ${JSON.stringify(reply)}`);
+          }
+        },
+        close: () => Promise.resolve(connection.close()),
+      };
+    },
+    stop: () => ring.stop(),
+  };
+}
+
+/** A value of `bytes` bytes that differs for every `i` (and `tag`). */
+function valueOf(i: number, bytes: number, tag: string): Uint8Array {
+  const value = new Uint8Array(bytes).fill(0x61);
+  value.set(new TextEncoder().encode(`${tag}:${i}:`).subarray(0, bytes));
+  return value;
 }
 
 /** One run of the bulk scenario. */
@@ -98,9 +170,9 @@ export interface JobsRun {
  * jobs (source: workloads.ts trivialJobSource, `print(1)`; check every output
  * is "1\n"), then `latencySamples` jobs one by one; `runs` times.
  */
-export function cloudJobs(
-  _env: CloudEnv,
-  _options: {
+export async function cloudJobs(
+  env: CloudEnv,
+  options: {
     backend: SandboxBackend;
     runners: number;
     jobs: number;
@@ -108,8 +180,81 @@ export function cloudJobs(
     runs: number;
   },
 ): Promise<JobsRun[]> {
-  // TODO(cloud): start a server and `runners` runners (`--watch`), submit with the client.
-  return Promise.reject(new NotImplementedError("cloudJobs"));
+  const ring = await BenchRing.start(
+    env.procs,
+    `${env.tmpDir}/jobs-${crypto.randomUUID().slice(0, 8)}`,
+    1,
+  );
+  const server = ring.servers[0]!;
+  const runner = startRunner(env.procs, server, [
+    ...sandboxArgs(options.backend),
+    "--jobs",
+    String(options.runners),
+  ]);
+  const cloud = await ComputeCloud.connect(server.host, server.port, { connections: 16 });
+  try {
+    await runTrivial(cloud, 1, 600_000);
+    const runs: JobsRun[] = [];
+    for (let run = 0; run < options.runs; run++) {
+      const started = performance.now();
+      await runTrivial(cloud, options.jobs, 600_000);
+      const seconds = (performance.now() - started) / 1000;
+      const latencies: number[] = [];
+      for (let i = 0; i < options.latencySamples; i++) {
+        const begin = performance.now();
+        await runTrivial(cloud, 1, 60_000);
+        latencies.push(performance.now() - begin);
+      }
+      latencies.sort((a, b) => a - b);
+      runs.push({
+        jobsPerSecond: options.jobs / seconds,
+        p50Ms: quantile(latencies, 0.5),
+        p99Ms: quantile(latencies, 0.99),
+      });
+      env.log(
+        `cloud ${options.backend}: ${runs.at(-1)!.jobsPerSecond.toFixed(0)} jobs/s, p50 ${
+          runs.at(-1)!.p50Ms.toFixed(1)
+        } ms`,
+      );
+    }
+    return runs;
+  } finally {
+    cloud.close();
+    await runner.stop(5_000);
+    await ring.stop();
+  }
+}
+
+/** Submits `count` distinct `print(1)` jobs at once and reads every output; checks each is "1\n". */
+async function runTrivial(cloud: ComputeCloud, count: number, timeoutMs: number): Promise<void> {
+  const lanes = Math.min(16, count);
+  let next = 0;
+  await Promise.all(Array.from({ length: lanes }, async () => {
+    while (next < count) {
+      next++;
+      const [, output] = await cloud.addJob("trivial", trivialJobSource, "trivial-out", [], {
+        fresh: true,
+      });
+      const text = await output.text({ timeoutMs });
+      if (text !== "1\n") throw new Error(`Trivial job printed ${JSON.stringify(text)}`);
+    }
+  }));
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function sandboxArgs(backend: SandboxBackend): string[] {
+  switch (backend) {
+    case "bwrap-pypy3":
+      return ["--sandbox", "bwrap", "--python", "/usr/bin/pypy3"];
+    case "bwrap-python3":
+      return ["--sandbox", "bwrap", "--python", "/usr/bin/python3"];
+    case "pyodide":
+      return ["--sandbox", "pyodide"];
+  }
 }
 
 /** One run of a DAG workload. */
@@ -126,12 +271,54 @@ export interface DagRun {
  * PARAMS so runs do not deduplicate) and read `plans[k].result`. Use
  * `runners` runners with `backend`.
  */
-export function cloudDag(
-  _env: CloudEnv,
-  _options: { backend: SandboxBackend; runners: number; plans: DagPlan[] },
+export async function cloudDag(
+  env: CloudEnv,
+  options: { backend: SandboxBackend; runners: number; plans: DagPlan[] },
 ): Promise<DagRun[]> {
-  // TODO(cloud): start a ring and runners, upload the files, submit each plan's jobs.
-  return Promise.reject(new NotImplementedError("cloudDag"));
+  const ring = await BenchRing.start(
+    env.procs,
+    `${env.tmpDir}/dag-${crypto.randomUUID().slice(0, 8)}`,
+    3,
+  );
+  const server = ring.servers[0]!;
+  const runner = startRunner(env.procs, server, [
+    ...sandboxArgs(options.backend),
+    "--jobs",
+    String(options.runners),
+  ]);
+  const cloud = await ComputeCloud.connect(server.host, server.port, { connections: 16 });
+  try {
+    const files = new Map<string, FileObject>();
+    for (const file of options.plans[0]?.files ?? []) {
+      files.set(file.name, await cloud.addFile(file.name, file.path));
+    }
+    await runTrivial(cloud, 1, 600_000);
+    const runs: DagRun[] = [];
+    for (const plan of options.plans) {
+      const started = performance.now();
+      const outputs = new Map(files);
+      for (const job of plan.jobs) {
+        const inputs = job.inputs.map((name) => {
+          const input = outputs.get(name);
+          if (!input) throw new Error(`Plan input ${name} is neither a file nor an earlier output`);
+          return input;
+        });
+        const [, output] = await cloud.addJob(job.name, job.source, job.output, inputs);
+        outputs.set(job.output, output);
+      }
+      const result = outputs.get(plan.result)!;
+      const output = await result.text({ timeoutMs: 1_800_000 });
+      runs.push({ wallSeconds: (performance.now() - started) / 1000, output });
+      env.log(
+        `cloud ${options.backend} ${plan.workload}: ${runs.at(-1)!.wallSeconds.toFixed(2)} s`,
+      );
+    }
+    return runs;
+  } finally {
+    cloud.close();
+    await runner.stop(5_000);
+    await ring.stop();
+  }
 }
 
 /** One run of the repair scenario. */
@@ -145,11 +332,28 @@ export interface RepairRun {
  * with `replicaCount` copies, SIGKILL one server, and time until every
  * object has `replicaCount` live copies again; `runs` times.
  */
-export function cloudRepair(
-  _env: CloudEnv,
-  _options: { objects: number; servers: number; replicaCount: number; runs: number },
+export async function cloudRepair(
+  env: CloudEnv,
+  options: { objects: number; servers: number; replicaCount: number; runs: number },
 ): Promise<RepairRun[]> {
-  // TODO(cloud): start the ring, fill it, kill -9 one server (ManagedProcess.child.kill),
-  // poll the survivors until every object is back at replicaCount copies.
-  return Promise.reject(new NotImplementedError("cloudRepair"));
+  const runs: RepairRun[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    const result = await measureRepair(env.procs, `${env.tmpDir}/repair-${run}`, {
+      objects: options.objects,
+      servers: options.servers,
+      replicas: options.replicaCount,
+    });
+    if (result.wrongCopies > 0) {
+      throw new Error(
+        `${result.wrongCopies} objects without ${options.replicaCount} copies after repair`,
+      );
+    }
+    runs.push({ repairSeconds: result.repairMs / 1000 });
+    env.log(
+      `cloud repair: ${(result.repairMs / 1000).toFixed(2)} s (detected after ${
+        (result.detectMs / 1000).toFixed(2)
+      } s)`,
+    );
+  }
+  return runs;
 }

@@ -11,23 +11,24 @@
 
 import { ComputeCloud } from "../client/cloud.ts";
 import { Connection } from "../protocol/connection.ts";
-import { Cluster, type ServerProcess } from "../tests/harness.ts";
+import { ProcessRegistry } from "./procs.ts";
+import { BenchRing, type BenchServer } from "./ring.ts";
 
 /** What one repair measurement found. */
 export interface RepairResult {
   readonly objects: number;
   readonly servers: number;
-  /** SIGKILL to two copies of everything, as far as the servers' counts tell. */
+  /** SIGKILL to all copies back, as far as the servers' own counts tell. */
   readonly repairMs: number;
   /** SIGKILL to every live server having dropped the dead one from its ring. */
   readonly detectMs: number;
-  /** Join start to every server listing the new one. */
+  /** Start of the joining server's process to every server listing it. */
   readonly joinConvergeMs: number;
-  /** Checked object by object after the timing: objects without exactly two copies. */
+  /** Checked object by object after the timing: objects without exactly `replicas` copies. */
   readonly wrongCopies: number;
 }
 
-async function infoOf(server: ServerProcess): Promise<Record<string, unknown>> {
+async function infoOf(server: BenchServer): Promise<Record<string, unknown>> {
   const cloud = new ComputeCloud(server.host, server.port);
   try {
     return await cloud.info();
@@ -36,10 +37,11 @@ async function infoOf(server: ServerProcess): Promise<Record<string, unknown>> {
   }
 }
 
-async function countCopies(
-  servers: readonly ServerProcess[],
+async function countWrong(
+  servers: readonly BenchServer[],
   hashes: readonly number[],
-): Promise<number> {
+  copies: number,
+) {
   const counts = new Map<number, number>();
   await Promise.all(servers.map(async (server) => {
     const connection = await Connection.open(server.host, server.port);
@@ -52,27 +54,19 @@ async function countCopies(
       connection.close();
     }
   }));
-  return hashes.filter((hash) => counts.get(hash) !== 2).length;
+  return hashes.filter((hash) => counts.get(hash) !== copies).length;
 }
 
-/** Fills a ring, kills one server, times the repair, then times a join. */
-export async function measureRepair(
-  options: { objects?: number; servers?: number } = {},
-): Promise<RepairResult> {
-  const objects = options.objects ?? 10_000;
-  const serverCount = options.servers ?? 5;
-  await using cluster = await Cluster.start(serverCount, ["--quiet"]);
+async function fill(ring: BenchRing, objects: number): Promise<number[]> {
   const hashes: number[] = [];
-  const value = "x".repeat(1000);
-  await Promise.all(cluster.servers.map(async (server, lane) => {
+  const padding = "x".repeat(1000);
+  const encoder = new TextEncoder();
+  await Promise.all(ring.servers.map(async (server, lane) => {
     const connection = await Connection.open(server.host, server.port);
     try {
-      for (let i = lane; i < objects; i += serverCount) {
-        const reply = await connection.request({
-          command: "ADD",
-          name: `r${i}`,
-          data: new TextEncoder().encode(`${i}${value}`),
-        });
+      for (let i = lane; i < objects; i += ring.servers.length) {
+        const data = encoder.encode(`${i}${padding}`);
+        const reply = await connection.request({ command: "ADD", name: `r${i}`, data });
         if (!reply.ok) throw new Error(`ADD failed: ${reply.reason} ${reply.detail}`);
         hashes.push(Number.parseInt(reply.fields[0]!, 16));
       }
@@ -80,46 +74,75 @@ export async function measureRepair(
       connection.close();
     }
   }));
+  return hashes;
+}
 
-  const victim = cluster.servers[Math.floor(serverCount / 2)]!;
-  const started = performance.now();
-  await victim.kill("SIGKILL");
-  let detectMs = 0;
-  for (;;) {
-    const infos = await Promise.all(cluster.live.map(infoOf));
-    const detected = infos.every((info) => !(info.ring as string[]).includes(victim.id));
-    if (detected && detectMs === 0) detectMs = performance.now() - started;
-    const held = infos.reduce(
-      (sum, info) => sum + (info.objects as { objects: number }).objects,
-      0,
-    );
-    const stray = infos.reduce((sum, info) => sum + (info.objects as { stray: number }).stray, 0);
-    if (detected && held === 2 * objects && stray === 0) break;
-    if (performance.now() - started > 300_000) {
-      throw new Error("Repair did not finish within 5 minutes");
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const repairMs = performance.now() - started;
-  const wrongCopies = await countCopies(cluster.live, hashes);
+const total = (infos: Record<string, unknown>[], key: "objects" | "stray") =>
+  infos.reduce((sum, info) => sum + (info.objects as Record<string, number>)[key]!, 0);
 
-  const joinStarted = performance.now();
-  const joined = await cluster.add({ args: ["--quiet"] });
-  for (;;) {
-    const infos = await Promise.all(cluster.live.map(infoOf));
-    if (infos.every((info) => (info.ring as string[]).includes(joined.id))) break;
-    if (performance.now() - joinStarted > 60_000) {
-      throw new Error("Tables did not converge within a minute");
+/** Fills a ring, kills one server, times the repair, then times a join. Stops what it started. */
+export async function measureRepair(
+  procs: ProcessRegistry,
+  root: string,
+  options: { objects?: number; servers?: number; replicas?: number } = {},
+): Promise<RepairResult> {
+  const objects = options.objects ?? 10_000;
+  const servers = options.servers ?? 5;
+  const copies = options.replicas ?? 2;
+  const ring = await BenchRing.start(procs, root, servers, ["--replicas", String(copies)]);
+  try {
+    const hashes = await fill(ring, objects);
+    const victim = ring.servers[Math.floor(servers / 2)]!;
+    const started = performance.now();
+    await ring.kill(victim);
+    let detectMs = 0;
+    for (;;) {
+      const infos = await Promise.all(ring.live.map(infoOf));
+      const detected = infos.every((info) => !(info.ring as string[]).includes(victim.id));
+      if (detected && detectMs === 0) detectMs = performance.now() - started;
+      if (detected && total(infos, "objects") === copies * objects && total(infos, "stray") === 0) {
+        break;
+      }
+      if (performance.now() - started > 300_000) {
+        throw new Error("Repair did not finish within 5 minutes");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const repairMs = performance.now() - started;
+    const wrongCopies = await countWrong(ring.live, hashes, copies);
+
+    const joinStarted = performance.now();
+    const joined = await ring.add();
+    for (;;) {
+      const infos = await Promise.all(ring.live.map(infoOf));
+      if (infos.every((info) => (info.ring as string[]).includes(joined.id))) break;
+      if (performance.now() - joinStarted > 60_000) {
+        throw new Error("Tables did not converge within a minute");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const joinConvergeMs = performance.now() - joinStarted;
+    return { objects, servers, repairMs, detectMs, joinConvergeMs, wrongCopies };
+  } finally {
+    await ring.stop();
   }
-  const joinConvergeMs = performance.now() - joinStarted;
-  return { objects, servers: serverCount, repairMs, detectMs, joinConvergeMs, wrongCopies };
 }
 
 if (import.meta.main) {
-  const objects = Number(Deno.args[Deno.args.indexOf("--objects") + 1] || 10_000);
-  const servers = Number(Deno.args[Deno.args.indexOf("--servers") + 1] || 5);
-  const result = await measureRepair({ objects, servers });
-  console.log(JSON.stringify(result, null, 2));
+  const option = (name: string, fallback: number) => {
+    const index = Deno.args.indexOf(name);
+    return index >= 0 ? Number(Deno.args[index + 1]) : fallback;
+  };
+  const procs = new ProcessRegistry();
+  const root = await Deno.makeTempDir({ prefix: "cloud-bench-repair-" });
+  try {
+    const result = await measureRepair(procs, root, {
+      objects: option("--objects", 10_000),
+      servers: option("--servers", 5),
+    });
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await procs.stopAll();
+    await Deno.remove(root, { recursive: true });
+  }
 }
