@@ -239,8 +239,9 @@ export const bwrapWarmCount = 4;
 
 /**
  * Pyodide worker processes kept loaded ahead of time. Each idle one holds
- * ~150 MiB and took ~2 s of CPU to load, so keep one: it hides the load for
- * an occasional job without doubling the runner's memory.
+ * ~200 MiB; starting one from the sandbox's memory snapshot costs ~0.4 s of
+ * CPU. One hides that for an occasional job without doubling the runner's
+ * memory; a runner with `--jobs N` on Pyodide may want N.
  */
 export const pyodideWarmCount = 1;
 
