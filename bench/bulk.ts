@@ -57,6 +57,15 @@ export interface BulkResult {
   readonly downloadMBps: number;
   /** Peak RSS (VmHWM) by process: "server 1" …, "client", and "runner" when a job ran. */
   readonly peakRssBytes: Record<string, number>;
+  /**
+   * CPU time (user + system, seconds) each process spent during the upload
+   * and during the download: what the transfer costs, whatever else the
+   * machine runs.
+   */
+  readonly cpuSeconds: {
+    readonly upload: Record<string, number>;
+    readonly download: Record<string, number>;
+  };
   /** The job, when one ran. */
   readonly job?: {
     readonly bytes: number;
@@ -90,7 +99,7 @@ export async function bulkTransfer(options: BulkOptions = {}): Promise<BulkResul
     log(`bulk: writing ${bytes / 1e6} MB of random data`);
     await writeRandomFile(dataPath, bytes);
     log(`bulk: upload and download through ${ring.length} servers`);
-    const client = await runRole<{ uploadMs: number; downloadMs: number; peakRssBytes: number }>(
+    const client = await runRole<ClientReport>(
       procs,
       "client",
       [
@@ -98,6 +107,8 @@ export async function bulkTransfer(options: BulkOptions = {}): Promise<BulkResul
         server,
         "--file",
         dataPath,
+        "--pids",
+        started.map((process) => process.pid).join(","),
         ...(options.parallel ? ["--parallel", String(options.parallel)] : []),
         ...(options.direct === false ? ["--indirect"] : []),
       ],
@@ -124,12 +135,41 @@ export async function bulkTransfer(options: BulkOptions = {}): Promise<BulkResul
       uploadMBps: bytes / 1e3 / client.uploadMs,
       downloadMBps: bytes / 1e3 / client.downloadMs,
       peakRssBytes: peaks,
+      cpuSeconds: {
+        upload: labelled(client.uploadCpuSeconds, started),
+        download: labelled(client.downloadCpuSeconds, started),
+      },
       ...(job ? { job } : {}),
     };
   } finally {
     await Promise.all(started.map((process) => process.stop()));
     if (!options.tmpDir) await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
   }
+}
+
+/** What the client role prints. */
+interface ClientReport {
+  uploadMs: number;
+  downloadMs: number;
+  peakRssBytes: number;
+  /** The client's CPU seconds first, then each server's in ring order. */
+  uploadCpuSeconds: number[];
+  downloadCpuSeconds: number[];
+}
+
+function labelled(
+  seconds: number[],
+  servers: readonly { label: string }[],
+): Record<string, number> {
+  const result: Record<string, number> = { client: seconds[0] ?? NaN };
+  servers.forEach((server, i) => (result[server.label] = seconds[i + 1] ?? NaN));
+  return result;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+function cpuSecondsOf(pid: number | "self"): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function startRing(
@@ -251,17 +291,34 @@ async function clientRole(flags: Record<string, string | boolean>): Promise<void
     ...(flags.parallel ? { parallel: Number(flags.parallel) } : {}),
     direct: !flags.indirect,
   });
+  const pids: (number | "self")[] = [
+    "self",
+    ...String(flags.pids ?? "").split(",").filter(Boolean).map(Number),
+  ];
+  const cpu = () => pids.map(cpuSecondsOf);
+  const spent = (before: number[]) => cpu().map((value, i) => value - before[i]!);
   try {
+    let before = cpu();
     let started = performance.now();
     const file = await cloud.addFile("bulk", String(flags.file), { fresh: true });
     const uploadMs = performance.now() - started;
+    const uploadCpuSeconds = spent(before);
+    before = cpu();
     started = performance.now();
     let size = 0;
     for await (const chunk of file.stream()) size += chunk.length;
     const downloadMs = performance.now() - started;
+    const downloadCpuSeconds = spent(before);
     const { size: expected } = await Deno.stat(String(flags.file));
     if (size !== expected) throw new Error(`Downloaded ${size} bytes of ${expected}`);
-    console.log(JSON.stringify({ uploadMs, downloadMs, peakRssBytes: ownPeakRssBytes() }));
+    const report: ClientReport = {
+      uploadMs,
+      downloadMs,
+      peakRssBytes: ownPeakRssBytes(),
+      uploadCpuSeconds,
+      downloadCpuSeconds,
+    };
+    console.log(JSON.stringify(report));
   } finally {
     cloud.close();
   }
@@ -347,6 +404,10 @@ if (import.meta.main) {
       log: (message) => console.error(message),
     });
     const mb = (value: number) => `${(value / 1e6).toFixed(0)} MB`;
+    const cpu = (phase: Record<string, number>) =>
+      Object.entries(phase).map(([label, seconds]) => `${label} ${seconds.toFixed(1)}`).join(", ");
+    console.error(`CPU seconds: upload ${cpu(result.cpuSeconds.upload)}`);
+    console.error(`CPU seconds: download ${cpu(result.cpuSeconds.download)}`);
     console.error(
       `upload ${result.uploadMBps.toFixed(1)} MB/s, download ${
         result.downloadMBps.toFixed(1)
