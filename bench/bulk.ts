@@ -14,6 +14,8 @@
  * ```sh
  * deno run -A bench/bulk.ts                     # 1 GB, 3 servers, 2 copies, 20 MB job
  * deno run -A bench/bulk.ts --bytes 100e6 --job-bytes 0
+ * deno run -A bench/bulk.ts --indirect                  # chunks through one server, not to owners
+ * deno run -A bench/bulk.ts "--server-flags=--v8-flags=--max-semi-space-size=1"
  * ```
  *
  * @module
@@ -376,7 +378,13 @@ async function runnerRole(flags: Record<string, string | boolean>): Promise<void
 function parseFlags(args: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};
   for (let i = 0; i < args.length; i++) {
-    const name = args[i]!.replace(/^--/, "");
+    const arg = args[i]!;
+    const equals = arg.indexOf("=");
+    if (arg.startsWith("--") && equals > 0) {
+      flags[arg.slice(2, equals)] = arg.slice(equals + 1);
+      continue;
+    }
+    const name = arg.replace(/^--/, "");
     const next = args[i + 1];
     if (next === undefined || next.startsWith("--")) flags[name] = true;
     else {
