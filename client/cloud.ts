@@ -305,7 +305,7 @@ export class ComputeCloud {
       yield second.value!;
       yield* chunks;
     }
-    const stored = await this.storeChunks(all(), options);
+    const stored = await this.#storeExact(all(), options);
     const [hash] = await this.call({
       command: "MADD",
       name,
@@ -320,14 +320,22 @@ export class ComputeCloud {
    * returns the manifest without storing a file for it: MADD it, or send it
    * with UPD as a job's output.
    */
-  async storeChunks(
+  storeChunks(
     source: UploadSource,
     options: { onProgress?: (bytes: number) => void } = {},
+  ): Promise<StoredChunks> {
+    return this.#storeExact(exactChunks(source, inlineBytesMax), options);
+  }
+
+  /** Stores chunks already cut to `inlineBytesMax` (see {@linkcode storeChunks}). */
+  async #storeExact(
+    chunks: AsyncIterable<Uint8Array>,
+    options: { onProgress?: (bytes: number) => void },
   ): Promise<StoredChunks> {
     if (this.#ring === undefined && this.#options.direct !== false) {
       await this.refreshServers().catch(() => {});
     }
-    return await storeChunks(this.#io, exactChunks(source, inlineBytesMax), {
+    return await storeChunks(this.#io, chunks, {
       chunkSize: inlineBytesMax,
       parallel: this.#parallel,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
