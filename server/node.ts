@@ -37,7 +37,9 @@ import {
 } from "../limits.ts";
 import {
   chunkedIdentity,
+  chunkName,
   decodeManifest,
+  indexName,
   type Manifest,
   ManifestError,
 } from "../protocol/manifest.ts";
@@ -288,7 +290,11 @@ export class Node {
       else this.#openJobs.set(object.hash, meta);
     }
     if (!isTerminal(meta)) return;
-    if (meta.kind === "file") {
+    // Chunks and index objects of large files are never job inputs (a job
+    // names the file itself), and there are millions of them: not indexed,
+    // so this map does not grow with the bytes stored. (Were one an input,
+    // the readiness sweep would still find it.)
+    if (meta.kind === "file" && object.name !== chunkName && object.name !== indexName) {
       this.#finished.set(object.hash, {
         state: meta.state,
         ...(meta.error ? { error: meta.error } : {}),
