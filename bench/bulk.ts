@@ -5,8 +5,9 @@
  * writes a large file through a real runner (its peak memory too).
  *
  * Every role runs in its own process so that each one's memory is its own:
- * the servers (`main.ts server`), the client and the runner (this file,
- * with `--role client` or `--role runner`). The data is generated into a
+ * the servers (`main.ts server`), the runner (`main.ts runner --watch`,
+ * stopped once the job is done) and the client (this file, `--role client`;
+ * the job's client is `--role job`). The data is generated into a
  * file first (not timed); the upload streams it from disk, the download
  * reads the stream and discards it (each chunk and the whole content are
  * still checked against the manifest).
@@ -22,8 +23,6 @@
  */
 
 import { ComputeCloud } from "../client/cloud.ts";
-import { runJobs } from "../runner/runner.ts";
-import { createSandbox } from "../runner/sandbox/select.ts";
 import { freePort, peakRssBytes, ProcessRegistry } from "./procs.ts";
 
 /** Options of {@linkcode bulkTransfer}. */
@@ -71,7 +70,7 @@ export interface BulkResult {
   /** The job, when one ran. */
   readonly job?: {
     readonly bytes: number;
-    /** From submitting the job to its output complete (runner start-up included). */
+    /** From submitting the job to its output complete (the runner's start-up included). */
     readonly seconds: number;
   };
 }
@@ -344,34 +343,30 @@ async function jobRole(flags: Record<string, string | boolean>): Promise<void> {
     const code = "import sys\nsys.stdout.buffer.write(open('/net/data', 'rb').read()[::-1])\n";
     const started = performance.now();
     const [, output] = await cloud.addJob("reverse", code, "reversed", [input], { fresh: true });
-    const runner = await runRole<{ peakRssBytes: number }>(procs, "runner", [
-      "--server",
-      String(flags.server),
-    ]);
-    const status = await output.status();
+    const runner = procs.spawn("runner", Deno.execPath(), [
+      "run",
+      "-A",
+      mainPath,
+      "runner",
+      host,
+      String(port),
+      "--watch",
+      "--jobs",
+      "1",
+      "--quiet",
+    ], { stdout: "null", stderr: "inherit" });
+    const state = await output.wait(120_000);
     const seconds = (performance.now() - started) / 1000;
-    if (status.state !== "complete" || status.size !== bytes) {
+    const runnerPeakRssBytes = (await peakRssBytes(runner.pid)) ?? NaN;
+    await runner.stop();
+    const status = await output.status();
+    if (state !== "complete" || status.size !== bytes) {
       throw new Error(`Job output is ${status.state} with ${status.size} bytes`);
     }
-    console.log(JSON.stringify({ seconds, runnerPeakRssBytes: runner.peakRssBytes }));
+    console.log(JSON.stringify({ seconds, runnerPeakRssBytes }));
   } finally {
     cloud.close();
     await procs.stopAll();
-  }
-}
-
-/** The runner role: run jobs until none are left; prints its own peak RSS. */
-async function runnerRole(flags: Record<string, string | boolean>): Promise<void> {
-  const [host, port] = splitAddress(String(flags.server));
-  const workDir = await Deno.makeTempDir({ prefix: "cloud-bulk-runner-" });
-  const sandbox = await createSandbox({ kind: "auto", warm: 0 });
-  try {
-    const summary = await runJobs({ host, port, sandbox, jobs: 1, watch: false, workDir });
-    if (summary.done < 1) throw new Error(`Runner finished no job: ${JSON.stringify(summary)}`);
-    console.log(JSON.stringify({ peakRssBytes: ownPeakRssBytes() }));
-  } finally {
-    await sandbox.close();
-    await Deno.remove(workDir, { recursive: true }).catch(() => {});
   }
 }
 
@@ -399,7 +394,6 @@ if (import.meta.main) {
   const flags = parseFlags(Deno.args);
   if (flags.role === "client") await clientRole(flags);
   else if (flags.role === "job") await jobRole(flags);
-  else if (flags.role === "runner") await runnerRole(flags);
   else {
     const result = await bulkTransfer({
       ...(flags.bytes ? { bytes: Number(flags.bytes) } : {}),
