@@ -115,13 +115,15 @@ async function waitShowing(file: FileObject, timeoutMs: number, line: Progress):
 
 /**
  * Waits for a file (or job) to finish, then streams its content into
- * `write`, showing the state, then bytes.
+ * `write`, showing the state, then bytes (not when the content goes to
+ * the terminal too: the two would mix).
  */
 async function fetchTo(
   file: FileObject,
   timeoutMs: number,
   show: boolean,
   write: (chunk: Uint8Array) => Promise<void>,
+  toStdout = false,
 ): Promise<number> {
   const label = `${file.name ?? file.hash}`;
   const waiting = progress(`wait ${label}`, show);
@@ -130,7 +132,7 @@ async function fetchTo(
   } finally {
     waiting.stop();
   }
-  const line = progress(`fetch ${label}`, show);
+  const line = progress(`fetch ${label}`, show && !(toStdout && Deno.stdout.isTerminal()));
   try {
     const opened = await file.open({
       timeoutMs,
@@ -310,6 +312,7 @@ export function clientCommand(): Command {
             global.timeout,
             showProgress(global),
             (chunk) => writeTo(target, chunk),
+            !file,
           );
         } catch (error) {
           await file?.truncate(0).catch(() => {});
@@ -435,7 +438,7 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
     );
   }
   if (!global.json) {
-    await fetchTo(out, global.timeout, showProgress(global), (chunk) => print(chunk));
+    await fetchTo(out, global.timeout, showProgress(global), (chunk) => print(chunk), true);
     return;
   }
   const data = await out.get();
