@@ -75,11 +75,20 @@ export const connectTimeoutMs = 3_000;
 export const requestTimeoutMs = 30_000;
 
 /**
- * Most ring positions (virtual nodes) of one server. 1024 positions per
+ * Most ring positions (virtual nodes) of one server. 256 positions per
  * server balance load to within a few percent; more only slows lookups and
- * bloats membership messages.
+ * bloats membership messages. GETS lists every position of every server in
+ * one frame (about 25 bytes each), so a ring holds at most about 2 500
+ * positions in all: ten servers at 256, eighty at the default 32.
  */
-export const ringSaltsMax = 1024;
+export const ringSaltsMax = 256;
+
+/**
+ * Longest failure detail kept with a job (UTF-8 bytes): one line for
+ * people, e.g. the exception message. Longer details are cut. It travels in
+ * the job's metadata, which must fit one frame with stderr and the source.
+ */
+export const detailBytesMax = 1024;
 
 /**
  * Most entries of one HAVE request (anti-entropy). An entry is about 24
@@ -236,6 +245,36 @@ export const sandboxStderrBytesMax = 16 * 1024;
  * 2-core runner with `--jobs 2` and spare for bursts.
  */
 export const bwrapWarmCount = 4;
+
+/**
+ * bubblewrap fork-mode jails (one zygote each) started with the sandbox. The
+ * pool then grows to the number of jobs run at once, so this only hides the
+ * ~100 ms start of a zygote from the first jobs: 2 covers a 2-core runner's
+ * default `--jobs`. An idle zygote holds one interpreter (~30 MiB with PyPy).
+ */
+export const bwrapForkWarmCount = 2;
+
+/**
+ * Most fork-mode jails of one sandbox. The pool never holds more jails than
+ * jobs ran at once, so this is the runner's largest `--jobs` (1024): a guard
+ * against a runaway caller, not a tuning knob. Jobs beyond it wait for a jail.
+ */
+export const bwrapForkJailsMax = 1024;
+
+/**
+ * How long a zygote may take to start or to fork its next child before the
+ * jail is replaced. Both take milliseconds; 10 s leaves room for a 2-core
+ * machine at load 15 starting several interpreters at once.
+ */
+export const bwrapZygoteReplyMs = 10_000;
+
+/**
+ * How long a zygote may take to kill and reap a job's processes after the
+ * runner asked (wall clock, output limit, abort) before the whole jail is
+ * killed instead. Reaping takes milliseconds, freeing a job's memory (up to
+ * `sandboxMemoryBytes`) a little longer; 5 s covers a loaded machine.
+ */
+export const bwrapKillGraceMs = 5_000;
 
 /**
  * Pyodide worker processes kept loaded ahead of time. Each idle one holds

@@ -14,6 +14,7 @@ import {
   nameBytesMax,
   ringSaltsMax,
   stderrBytesMax,
+  waitMsMax,
 } from "../limits.ts";
 
 /** A server record of the ring: one (host, port, salt) per ring position. */
@@ -155,7 +156,12 @@ function bytesField(text: string, what: string): Uint8Array {
   }
 }
 
-function integerField(text: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
+function integerField(
+  text: string,
+  what: string,
+  max = Number.MAX_SAFE_INTEGER,
+  min = 0,
+): number {
   if (!/^-?[0-9]{1,16}$/.test(text)) {
     throw new ProtocolError(
       "number",
@@ -163,7 +169,7 @@ function integerField(text: string, what: string, max = Number.MAX_SAFE_INTEGER)
     );
   }
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value > max) {
+  if (!Number.isSafeInteger(value) || value > max || value < min) {
     throw new ProtocolError("number", `Invalid ${what}: out of range (got ${text})`);
   }
   return value;
@@ -456,7 +462,7 @@ export function parseRequest(text: string): Request {
       return {
         command,
         hash: hashField(fields[0]!, "hash"),
-        timeoutMs: integerField(fields[1]!, "timeout", 3_600_000),
+        timeoutMs: integerField(fields[1]!, "timeout", waitMsMax),
       };
     case "PEER":
       expectFields(command, fields, 2, 2);
@@ -503,7 +509,7 @@ function parseUpdate(fields: string[]): Request {
     ...(stderr === undefined ? {} : { stderr: optionalBytes(stderr, "stderr")! }),
     ...(exitCode === undefined || exitCode === ""
       ? {}
-      : { exitCode: integerField(exitCode, "exit status") }),
+      : { exitCode: integerField(exitCode, "exit status", 2 ** 31, -(2 ** 31)) }),
     ...(reason === undefined || reason === "" ? {} : { reason }),
     ...(detail === undefined || detail === ""
       ? {}

@@ -6,7 +6,7 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { connectionsMax, frameReadMs, idleMs, leaseMsDefault } from "../limits.ts";
+import { connectionsMax, frameReadMs, idleMs, leaseMsDefault, ringSaltsMax } from "../limits.ts";
 import { startServer } from "./server.ts";
 
 /** Parses a decimal integer option within bounds (for commander). */
@@ -57,7 +57,7 @@ export function serverCommand(): Command {
       integerOption(1, 16),
       2,
     )
-    .option("--vnodes <n>", "ring positions of this server", integerOption(1, 1024), 32)
+    .option("--vnodes <n>", "ring positions of this server", integerOption(1, ringSaltsMax), 32)
     .option(
       "--lease-ms <ms>",
       "how long a runner holds a job before it is handed out again",

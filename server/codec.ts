@@ -79,13 +79,21 @@ export function fromPullFields(fields: readonly string[]): StoredObject {
     throw new ProtocolError("fields", `Invalid PULL reply: ${fields.length} fields`);
   }
   const [name, salt, complete, metadata, data] = fields as [string, string, string, string, string];
-  return fromBadd({
-    name,
-    salt: parseHash(salt),
-    complete: complete === "1",
-    metadata,
-    data: Uint8Array.fromBase64(data),
-  });
+  if (complete !== "0" && complete !== "1") {
+    throw new ProtocolError(
+      "fields",
+      `Invalid PULL reply: complete must be 0 or 1 (got "${complete.slice(0, 8)}")`,
+    );
+  }
+  let saltValue: number;
+  let bytes: Uint8Array;
+  try {
+    saltValue = parseHash(salt);
+    bytes = Uint8Array.fromBase64(data);
+  } catch (error) {
+    throw new ProtocolError("fields", `Invalid PULL reply: ${(error as Error).message}`);
+  }
+  return fromBadd({ name, salt: saltValue, complete: complete === "1", metadata, data: bytes });
 }
 
 const fileStates = new Set(["incomplete", "complete", "failed"]);

@@ -13,6 +13,8 @@ import { formatHash, objectHash } from "../protocol/hash.ts";
 import {
   ack,
   capStderr,
+  encodeReply,
+  encodeRequest,
   memberFields,
   nack,
   parseMembers,
@@ -24,6 +26,8 @@ import {
   type VersionedHash,
 } from "../protocol/message.ts";
 import {
+  detailBytesMax,
+  framePayloadBytesMax,
   haveEntriesMax,
   heartbeatMs,
   inlineBytesMax,
@@ -33,6 +37,7 @@ import {
   repairIntervalMs,
   saltProbesMax,
   sourceBytesMax,
+  stderrBytesMax,
   waitMsMax,
 } from "../limits.ts";
 import {
@@ -633,14 +638,14 @@ export class Node {
     const slot = await this.#findSlot(
       request.name,
       request.salt ?? saltOf(id),
-      (o) => o.meta.id === id,
+      (o) => o.meta.kind === "job" && o.meta.id === id,
     );
     if (slot.existing) return ack(hex(slot.hash), hex((slot.existing.meta as JobMeta).output));
     const outputId = outputIdentity(id);
     const output = await this.#findSlot(
       request.outputName,
       saltOf(outputId),
-      (o) => o.meta.id === outputId,
+      (o) => o.meta.kind === "file" && o.meta.id === outputId,
     );
     const readiness = readinessOf(inputs);
     const failed = readiness.kind === "failed" ? readiness.detail : null;
@@ -667,9 +672,11 @@ export class Node {
         stderr: "",
       },
     };
+    const tooLarge = recordTooLarge(job);
+    if (tooLarge) return nack("too-large", tooLarge);
     const outputObject = outputOf(
       job,
-      failed ? { state: "failed", error: failed } : { state: "incomplete" },
+      failed ? { state: "failed", error: failureText(job) } : { state: "incomplete" },
     );
     if (
       await this.#replicate(outputObject) === "collision" ||
@@ -853,7 +860,7 @@ export class Node {
       stderr: capStderr(request.stderr ?? empty).toBase64(),
       exitCode: request.exitCode ?? null,
       reason: request.reason ?? null,
-      detail: request.detail ?? "",
+      detail: capText(request.detail ?? "", detailBytesMax),
     });
     if (!finished) return ack();
     this.#completing.add(request.hash);
@@ -872,7 +879,8 @@ export class Node {
       if (forwarded) return forwarded;
     }
     const object = this.#store.get(hash);
-    if (!object || object.meta.kind !== "job") return nack("not-found", `No job ${hex(hash)}`);
+    if (!object) return nack("not-found", `No job ${hex(hash)}`);
+    if (object.meta.kind !== "job") return nack("not-a-job", `${hex(hash)} is a file, not a job`);
     const released = releaseJob(object.meta);
     if (released) await this.#replicate({ ...object, meta: released });
     return ack();
@@ -1231,6 +1239,42 @@ function leaseReply(kind: "wait" | "none"): Reply {
 
 function errorOf(meta: { kind: string; error?: string }): { error?: string } {
   return meta.kind === "file" && meta.error ? { error: meta.error } : {};
+}
+
+/**
+ * Why a job record could not travel, or null when it can: a job is copied
+ * between servers in one BADD frame (with stderr and detail at their
+ * limits once finished) and handed to runners in one GETJ reply.
+ */
+function recordTooLarge(job: StoredObject): string | null {
+  const meta = job.meta as JobMeta;
+  const finished: StoredObject = {
+    ...job,
+    meta: {
+      ...meta,
+      state: "failed",
+      attempt: jobLostMax + 1,
+      exitCode: -(2 ** 31),
+      reason: "output-limit",
+      detail: "x".repeat(detailBytesMax),
+      stderr: new Uint8Array(stderrBytesMax).toBase64(),
+      leaseUntilMs: 2 ** 45,
+    },
+  };
+  const copyBytes = encoder.encode(encodeRequest(toBadd(finished))).length;
+  const namespace = meta.inputs.flatMap((input) => [hex(input.hash), input.name]);
+  const leaseBytes =
+    encoder.encode(encodeReply(ack(job.data.toBase64(), hex(job.hash), ...namespace))).length;
+  const largest = Math.max(copyBytes, leaseBytes);
+  if (largest <= framePayloadBytesMax) return null;
+  return `Job record of ${largest} bytes (source, ${meta.inputs.length} input names, stderr and detail at their limits) exceeds one frame (${framePayloadBytesMax} bytes); use fewer inputs, shorter names or a smaller source`;
+}
+
+/** Cuts text to at most `bytesMax` UTF-8 bytes (on a character boundary). */
+function capText(text: string, bytesMax: number): string {
+  const bytes = encoder.encode(text);
+  if (bytes.length <= bytesMax) return text;
+  return new TextDecoder().decode(bytes.subarray(0, bytesMax)).replace(/\uFFFD$/, "") + "…";
 }
 
 function failureText(job: StoredObject): string {

@@ -290,6 +290,44 @@ Deno.test("server JADD refuses unknown inputs and jobs as inputs", async () => {
   }
 });
 
+Deno.test("server JADD never mistakes a file with the job's identity for the job", async () => {
+  await using server = await ServerProcess.start();
+  const cloud = server.client();
+  try {
+    const lookalike = await cloud.addString("j", "job\nj\no\n\n\nprint(1)");
+    const [job, out] = await cloud.addJob("j", "print(1)", "o", []);
+    assert.notEqual(job.hash, lookalike.hash);
+    assert.equal((await job.status()).kind, "job");
+    assert.equal((await out.status()).kind, "file");
+    assert.equal(await cloud.file(lookalike.hash).text(), "job\nj\no\n\n\nprint(1)");
+  } finally {
+    cloud.close();
+  }
+});
+
+Deno.test("server JADD refuses a job whose record cannot travel in one frame", async () => {
+  await using server = await ServerProcess.start();
+  const cloud = server.client();
+  try {
+    const inputs = [];
+    for (let i = 0; i < 60; i++) {
+      inputs.push(await cloud.addString(`${"n".repeat(1000)}${i}`, `${i}`));
+    }
+    const reply = await cloud.request({
+      command: "JADD",
+      name: "wide",
+      source: encoder.encode("print(1)"),
+      outputName: "o",
+      inputs: inputs.map((input) => input.hashValue),
+    });
+    assertNack(reply, "too-large");
+    const [small] = await cloud.addJob("narrow", "print(1)", "o", inputs.slice(0, 5));
+    assert.equal((await small.status()).state, "ready", "a job that fits is accepted");
+  } finally {
+    cloud.close();
+  }
+});
+
 Deno.test("server WAIT returns when the file completes, or its state at the timeout", async () => {
   await using server = await ServerProcess.start();
   const cloud = server.client();
