@@ -297,3 +297,36 @@ export const runnerCacheBytesMax = 2 * 1024 ** 3;
  * costs a server one cheap request per second.
  */
 export const runnerIdleBackoffMsMax = 1_000;
+
+/**
+ * Longest a GETJ may wait for a job to become ready (long poll). A runner
+ * asks again after it; 30 s keeps an idle runner to two requests a minute
+ * while staying far below the connection idle limit.
+ */
+export const jobWaitMsMax = 30_000;
+
+/**
+ * While a GETJ waits, how often the server asks its peers again: jobs that
+ * become ready on another server are found within this long. Peers are
+ * also asked at once when this server learns of a new or finished job.
+ */
+export const jobPollMs = 100;
+
+/**
+ * Long poll of a runner with `--watch`: how long one GETJ may wait for a
+ * job. The server answers as soon as a job is ready, so this only bounds
+ * how often an idle runner asks.
+ */
+export const runnerWatchPollMs = 10_000;
+
+/**
+ * Long poll of a runner that stops when no job is left: short, because the
+ * runner learns that nothing is left only when the wait ends.
+ */
+export const runnerDrainPollMs = 250;
+
+/**
+ * Sandbox failures in a row after which a runner stops: its sandbox is
+ * broken (the jobs were given back for healthy runners to take).
+ */
+export const runnerSandboxFailuresMax = 5;

@@ -451,9 +451,19 @@ export class ComputeCloud {
     return new FileObject(this, typeof hash === "number" ? hash : parseHash(hash), name);
   }
 
-  /** Takes a job to run (GETJ): the job, or "wait" (others are not ready yet) or "none" (no jobs left). */
-  async takeJob(): Promise<LeasedJob | "wait" | "none"> {
-    const reply = await this.request({ command: "GETJ" });
+  /**
+   * Takes a job to run (GETJ): the job, or "wait" (others are not ready
+   * yet) or "none" (no jobs left). With `waitMs`, the server holds the
+   * request until a job is ready or the time is up (long poll).
+   */
+  async takeJob(waitMs = 0): Promise<LeasedJob | "wait" | "none"> {
+    const request = waitMs > 0
+      ? { command: "GETJ" as const, waitMs }
+      : { command: "GETJ" as const };
+    const reply = await this.request(
+      request,
+      waitMs > 0 ? waitMs + (this.#options.requestTimeoutMs ?? 30_000) : undefined,
+    );
     if (!reply.ok) {
       if (reply.reason === "wait" || reply.reason === "none") return reply.reason;
       throw new CloudError(reply.reason, reply.detail);

@@ -11,6 +11,7 @@ import { decodeManifest, ManifestError } from "./manifest.ts";
 import {
   haveEntriesMax,
   jobInputsMax,
+  jobWaitMsMax,
   nameBytesMax,
   ringSaltsMax,
   stderrBytesMax,
@@ -86,7 +87,7 @@ export type Request =
     readonly inputs: readonly number[];
     readonly salt?: number;
   }
-  | { readonly command: "GETJ" }
+  | { readonly command: "GETJ"; readonly waitMs?: number }
   | { readonly command: "HAVJ" }
   | { readonly command: "SADD"; readonly servers: readonly ServerRecord[] }
   | { readonly command: "GETS" }
@@ -256,6 +257,7 @@ export function encodeRequest(request: Request): string {
         ...opt(request.salt, (salt) => `salt=${formatHash(salt)}`),
       );
     case "GETJ":
+      return request.waitMs === undefined ? "GETJ" : join("GETJ", String(request.waitMs));
     case "HAVJ":
     case "GETS":
     case "STOP":
@@ -445,6 +447,10 @@ export function parseRequest(text: string): Request {
     case "JADD":
       return parseJobAdd(fields);
     case "GETJ":
+      expectFields(command, fields, 0, 1);
+      return fields[0] === undefined
+        ? { command }
+        : { command, waitMs: integerField(fields[0], "wait", jobWaitMsMax) };
     case "HAVJ":
     case "GETS":
     case "STOP":

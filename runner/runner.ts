@@ -16,10 +16,18 @@ import {
   framePayloadBytesMax,
   inlineBytesMax,
   runnerCacheBytesMax,
+  runnerDrainPollMs,
   runnerIdleBackoffMsMax,
+  runnerSandboxFailuresMax,
+  runnerWatchPollMs,
   stderrBytesMax,
 } from "../limits.ts";
-import type { Sandbox, SandboxResult } from "./sandbox/sandbox.ts";
+import type { FailureReason, Sandbox, SandboxResult } from "./sandbox/sandbox.ts";
+
+/** How a job ended: what the sandbox says, or `input-error` when an input could not be read. */
+type JobResult = Omit<SandboxResult, "reason"> & {
+  readonly reason: FailureReason | "input-error" | null;
+};
 
 /** Options of {@linkcode runJobs}. */
 export interface RunnerOptions {
@@ -72,6 +80,8 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   const cache = new InputCache(cloud, `${options.workDir}/inputs`);
   await Deno.mkdir(`${options.workDir}/outputs`, { recursive: true });
   const summary = { done: 0, failed: 0, returned: 0 };
+  let sandboxFailures = 0;
+  let lastSandboxFailure = "";
   const log = options.log ?? (() => {});
   try {
     await Promise.all(Array.from({ length: options.jobs }, (_, lane) => worker(lane)));
@@ -81,50 +91,71 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   return summary;
 
   async function worker(lane: number): Promise<void> {
-    let backoffMs = 10;
+    let backoffMs = 0;
     while (!options.signal?.aborted) {
       let taken: Awaited<ReturnType<ComputeCloud["takeJob"]>>;
       try {
-        taken = await cloud.takeJob();
+        // A long poll: the server answers as soon as a job is ready.
+        taken = await cloud.takeJob(options.watch ? runnerWatchPollMs : runnerDrainPollMs);
+        backoffMs = 0;
       } catch (error) {
         if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
         log(`cannot take a job: ${error.message}; retrying`);
         taken = "wait";
-        backoffMs = Math.max(backoffMs, 500);
+        backoffMs = Math.min(Math.max(backoffMs * 2, 250), runnerIdleBackoffMsMax);
+        await sleep(backoffMs, options.signal);
       }
       if (taken === "none" && !options.watch) return;
-      if (taken === "none" || taken === "wait") {
-        await sleep(backoffMs, options.signal);
-        backoffMs = Math.min(backoffMs * 2, runnerIdleBackoffMsMax);
-        continue;
-      }
-      backoffMs = 10;
+      if (taken === "none" || taken === "wait") continue;
       const outcome = await runOne(taken, `${options.workDir}/outputs/${lane}.out`);
       summary[outcome]++;
+      if (outcome === "returned" && sandboxFailures >= runnerSandboxFailuresMax) {
+        throw new Error(
+          `The sandbox failed ${sandboxFailures} times in a row (last: ${lastSandboxFailure}); stopping`,
+        );
+      }
+    }
+  }
+
+  /** The job's inputs on local disk, or the result that ends the job without running it. */
+  async function fetchInputs(job: Job): Promise<{ name: string; path: string }[] | JobResult> {
+    try {
+      return await Promise.all(job.inputs.map(async (input) => ({
+        name: input.name,
+        path: await cache.path(input.hash),
+      })));
+    } catch (error) {
+      // An input that is gone or damaged fails the job; a server that does
+      // not answer is a passing trouble (the job is given back).
+      return error instanceof CloudError
+        ? inputError(`cannot read an input: ${error.message}`)
+        : sandboxError(`cannot fetch the inputs: ${(error as Error).message}`);
     }
   }
 
   async function runOne(job: Job, stdoutPath: string): Promise<"done" | "failed" | "returned"> {
     const started = performance.now();
-    let result: SandboxResult;
-    try {
-      const inputs = await Promise.all(job.inputs.map(async (input) => ({
-        name: input.name,
-        path: await cache.path(input.hash),
-      })));
-      result = await options.sandbox.run({
-        source: job.source,
-        inputs,
-        stdoutPath,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (error) {
-      result = sandboxError(`cannot prepare the job: ${(error as Error).message}`);
-    }
+    const inputs = await fetchInputs(job);
+    const result: JobResult = "reason" in inputs ? inputs : await options.sandbox.run({
+      source: job.source,
+      inputs,
+      stdoutPath,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     if (result.reason === "killed" && options.signal?.aborted) {
       await giveBack(job);
       return "returned";
     }
+    if (result.reason === "sandbox-error") {
+      // The sandbox failed, not the job: another runner (or this one, once
+      // its sandbox recovers) runs it again.
+      sandboxFailures++;
+      lastSandboxFailure = result.detail;
+      log(`job ${job.hash}: sandbox failed (${result.detail}); giving it back`);
+      await giveBack(job);
+      return "returned";
+    }
+    sandboxFailures = 0;
     const reported = await report(job, result, stdoutPath);
     const ms = Math.round(performance.now() - started);
     if (!reported) {
@@ -144,9 +175,9 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
    */
   async function report(
     job: Job,
-    result: SandboxResult,
+    result: JobResult,
     stdoutPath: string,
-  ): Promise<SandboxResult | null> {
+  ): Promise<JobResult | null> {
     const base = {
       command: "UPD" as const,
       hash: parseHash(job.hash),
@@ -204,7 +235,18 @@ function fits(request: Request): boolean {
   return encodeRequest(request).length <= framePayloadBytesMax;
 }
 
-function sandboxError(detail: string): SandboxResult {
+function inputError(detail: string): JobResult {
+  return {
+    exitCode: null,
+    reason: "input-error",
+    detail,
+    stdoutBytes: 0,
+    stderr: new Uint8Array(0),
+    wallMs: 0,
+  };
+}
+
+function sandboxError(detail: string): JobResult {
   return {
     exitCode: null,
     reason: "sandbox-error",

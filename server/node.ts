@@ -32,6 +32,7 @@ import {
   heartbeatMs,
   inlineBytesMax,
   jobLostMax,
+  jobPollMs,
   readinessSweepMs,
   repairConcurrency,
   repairIntervalMs,
@@ -123,6 +124,8 @@ export class Node {
   readonly #finished = new Map<number, { state: FileState; error?: string }>();
   readonly #waiters = new Map<number, Set<() => void>>();
   readonly #completing = new Set<number>();
+  /** GETJ long polls waiting for a job to become ready. */
+  readonly #jobWaiters = new Set<() => void>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #suspects = new Map<string, number>();
   #reconciling = true;
@@ -175,6 +178,7 @@ export class Node {
     this.#timers.clear();
     this.#peers.close();
     for (const waiters of this.#waiters.values()) for (const wake of waiters) wake();
+    this.#wakeJobWaiters();
   }
 
   #every(ms: number, work: () => Promise<void> | void): void {
@@ -248,7 +252,7 @@ export class Node {
       case "JADD":
         return this.#addJob(request);
       case "GETJ":
-        return this.#getJob(session);
+        return this.#getJob(session, request.waitMs ?? 0);
       case "HAVJ":
         return this.#haveJob(session);
       case "SADD":
@@ -293,6 +297,7 @@ export class Node {
     if (meta.kind === "job") {
       if (isTerminal(meta)) this.#openJobs.delete(object.hash);
       else this.#openJobs.set(object.hash, meta);
+      if (meta.state !== "leased") this.#wakeJobWaiters();
     }
     if (!isTerminal(meta)) return;
     // Chunks and index objects of large files are never job inputs (a job
@@ -304,6 +309,7 @@ export class Node {
         state: meta.state,
         ...(meta.error ? { error: meta.error } : {}),
       });
+      this.#wakeJobWaiters();
     }
     const waiters = this.#waiters.get(object.hash);
     if (waiters) { for (const wake of waiters) wake(); }
@@ -684,6 +690,7 @@ export class Node {
     ) {
       return nack("collision", "Another object took the job's hash meanwhile; submit again");
     }
+    this.#wakeJobWaiters();
     return ack(hex(slot.hash), hex(output.hash));
   }
 
@@ -702,7 +709,41 @@ export class Node {
     throw new ProtocolError("collision", `No free hash for ${name} after ${saltProbesMax} salts`);
   }
 
-  async #getJob(session: Session): Promise<Reply> {
+  /**
+   * GETJ: a job from this server or, for a client, from any server of the
+   * ring. With `waitMs`, waits (long poll) until a job can be handed out or
+   * the time is up, waking when this server learns of a change to its jobs
+   * and asking its peers again every `jobPollMs`.
+   */
+  async #getJob(session: Session, waitMs: number): Promise<Reply> {
+    const deadline = this.#now() + waitMs;
+    for (;;) {
+      const reply = await this.#getJobOnce(session);
+      const remaining = deadline - this.#now();
+      if (reply.ok || session.peer || remaining <= 0 || this.#stopped) return reply;
+      await this.#jobsChanged(Math.min(remaining, jobPollMs));
+    }
+  }
+
+  /** Resolves when a job may have become ready here, or after `ms`. */
+  #jobsChanged(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#jobWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#jobWaiters.add(wake);
+    });
+  }
+
+  /** Wakes every GETJ that waits for a job. */
+  #wakeJobWaiters(): void {
+    for (const wake of [...this.#jobWaiters]) wake();
+  }
+
+  async #getJobOnce(session: Session): Promise<Reply> {
     const local = await this.#leaseLocal();
     if (local.kind === "job") return local.reply;
     if (session.peer) return leaseReply(local.kind);
@@ -902,6 +943,7 @@ export class Node {
         const object = await this.#find(hash, true);
         if (object?.meta.kind === "file" && isTerminal(object.meta)) {
           this.#finished.set(hash, { state: object.meta.state, ...errorOf(object.meta) });
+          this.#wakeJobWaiters();
         }
       });
     } finally {

@@ -260,6 +260,27 @@ Deno.test("server hands a job out again when its lease expires, and after RLSE",
   }
 });
 
+Deno.test("server GETJ with a wait answers as soon as a job is submitted", async () => {
+  await using server = await ServerProcess.start();
+  const runner = server.client();
+  const submitter = server.client();
+  try {
+    const started = Date.now();
+    assert.equal(await runner.takeJob(300), "none", "nothing to run: the wait ends empty");
+    assert.ok(Date.now() - started >= 250, "the server held the request");
+    const taking = runner.takeJob(20_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const submitted = Date.now();
+    const [job] = await submitter.addJob("soon", "print(1)", "o", []);
+    const taken = await taking;
+    assert.ok(typeof taken === "object" && taken.hash === job.hash);
+    assert.ok(Date.now() - submitted < 5_000, "woken by the submission, not by the timeout");
+  } finally {
+    runner.close();
+    submitter.close();
+  }
+});
+
 Deno.test("server JADD refuses unknown inputs and jobs as inputs", async () => {
   await using server = await ServerProcess.start();
   const cloud = server.client();
