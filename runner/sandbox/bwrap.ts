@@ -1,26 +1,43 @@
 /**
  * The default backend: PyPy (or CPython) inside bubblewrap. See
  * `bwrap_args.ts` for what the jail is, flag by flag, and `cgroup.ts` for
- * what bounds a job's processes.
+ * what bounds a job's processes. Two modes:
  *
- * Start-up and the warm pool: a jailed interpreter takes 15-40 ms to start
- * (mostly the interpreter). The sandbox keeps `warm` jails started ahead of
- * time, each blocked reading one job from its stdin. Each has its own empty
- * host directory bound read-only as `/net`; when a job with inputs takes one,
- * the inputs are hard-linked into that directory first (the links appear in
- * the jail at once; the job still cannot write there). A warm jail runs
- * exactly one job and is then discarded. When an input cannot be hard-linked
- * (another file system than `workDir`, or not a regular file), the job gets a
- * jail started for it with each input bind-mounted instead.
+ * - `"fork"` (the default when it works; `bwrap_fork.ts`): a pool of
+ *   long-lived jails, each running a zygote that forks one fresh child per
+ *   job (see `zygote.ts` for the design and the isolation argument). A
+ *   trivial job costs a fork instead of an interpreter start.
+ * - `"fresh"`: one jail and one interpreter per job. The interpreter takes
+ *   15-40 ms to start, so the sandbox keeps `warm` jails started ahead of
+ *   time, each blocked reading one job from its stdin, and discards each
+ *   after its one job.
+ *
+ * In both modes a jail started ahead of time has its own empty host
+ * directory bound read-only as `/net`; a job's inputs are hard-linked into it
+ * before the job starts (the links appear in the jail at once; the job still
+ * cannot write there). When an input cannot be hard-linked (another file
+ * system than `workDir`, or not a regular file), the job gets a jail started
+ * for it with each input bind-mounted instead.
  *
  * @module
  */
 
-import { bwrapBootstrap, encodeJobFrame, printSysPathProgram } from "./bootstrap.ts";
-import { bwrapArgv, type HostLayout, type HostPathKind, type NetSource } from "./bwrap_args.ts";
-import { CgroupParent, type JobCgroup } from "./cgroup.ts";
+import { bwrapBootstrap, printSysPathProgram } from "./bootstrap.ts";
+import type { HostLayout, HostPathKind } from "./bwrap_args.ts";
+import { BwrapFork } from "./bwrap_fork.ts";
+import {
+  type Base,
+  discardJail,
+  emptyDirectory,
+  type Jail,
+  linkInputs,
+  resolveInputs,
+  runInJail,
+  sandboxError,
+  spawnJail,
+} from "./bwrap_jail.ts";
+import { CgroupParent } from "./cgroup.ts";
 import { type NetEntry, planNetEntries } from "./net_names.ts";
-import { classifyOutcome } from "./outcome.ts";
 import {
   defaultSandboxLimits,
   type Sandbox,
@@ -30,7 +47,7 @@ import {
 } from "./sandbox.ts";
 import { seccompFilter } from "./seccomp.ts";
 import { supervise } from "./supervise.ts";
-import { bwrapWarmCount } from "../../limits.ts";
+import { bwrapForkWarmCount, bwrapWarmCount } from "../../limits.ts";
 
 /** Interpreters tried in order when none is given. */
 export const defaultPythons = ["/usr/bin/pypy3", "/usr/bin/python3"] as const;
@@ -45,7 +62,17 @@ export interface BwrapOptions {
   readonly prlimitPath?: string;
   /** Overrides of {@linkcode defaultSandboxLimits}. */
   readonly limits?: Partial<SandboxLimits>;
-  /** Jails kept started ahead of time; default `bwrapWarmCount` (limits.ts); 0 for none. */
+  /**
+   * `"fork"`: long-lived jails, a fork of a zygote per job; `"fresh"`: a new
+   * jail and interpreter per job. Default: fork when it works (a probe job
+   * runs in it), else fresh; an explicit `"fork"` throws when it does not.
+   */
+  readonly mode?: BwrapMode;
+  /**
+   * Jails started ahead of time. Fresh mode keeps this many waiting; default
+   * `bwrapWarmCount`, 0 for none. Fork mode starts this many (at least one)
+   * and grows to the number of jobs run at once; default `bwrapForkWarmCount`.
+   */
   readonly warm?: number;
   /**
    * Where the sandbox makes its own directory (for the warm jails' `/net`
@@ -56,6 +83,9 @@ export interface BwrapOptions {
   readonly workDir?: string;
 }
 
+/** How a bubblewrap sandbox runs jobs (see the module documentation). */
+export type BwrapMode = "fork" | "fresh";
+
 /** What the start-up probe found. */
 export interface BwrapProbe {
   readonly pythonPath: string;
@@ -65,23 +95,31 @@ export interface BwrapProbe {
   readonly processLimit: "cgroup" | "rlimit";
   /** Whether a memory cgroup bounds all of a job's processes together. */
   readonly memoryCgroup: boolean;
+  /** Why fork mode was not used when no mode was asked for (null otherwise). */
+  readonly forkUnavailable: string | null;
 }
 
 /** A bubblewrap sandbox, with what its probe found. */
 export interface BwrapSandbox extends Sandbox {
   readonly name: "bwrap";
+  readonly mode: BwrapMode;
   readonly probe: BwrapProbe;
-  /** Jobs run so far in a jail started ahead of time (`warm`) or for the job (`cold`). */
+  /**
+   * Jobs run so far in a jail started ahead of time (`warm`: a zygote's
+   * child in fork mode) or in a jail started for the job (`cold`).
+   */
   readonly stats: { readonly warm: number; readonly cold: number };
 }
 
 /**
  * Probes bubblewrap and the interpreter (a jailed run that prints
- * `sys.path`), starts the warm pool and returns the sandbox.
+ * `sys.path`), starts the pool of the mode asked for (fork mode: runs a
+ * probe job in its first zygote) and returns the sandbox.
  *
  * Throws `Error` when bubblewrap, `prlimit` or the interpreter is missing or
- * the jailed run fails, or when the process limit cannot be enforced (root
- * without a writable pids cgroup: the kernel ignores RLIMIT_NPROC for root).
+ * the jailed run fails, when the process limit cannot be enforced (root
+ * without a writable pids cgroup: the kernel ignores RLIMIT_NPROC for root),
+ * or when `mode: "fork"` was asked for and the fork server does not work.
  */
 export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<BwrapSandbox> {
   const limits = { ...defaultSandboxLimits, ...options.limits };
@@ -118,13 +156,23 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
       seccompPath,
     };
     const sysPath = await probeSysPath(base);
-    const probe: BwrapProbe = {
+    const probe = {
       pythonPath,
       sysPath,
-      processLimit: cgroups === null ? "rlimit" : "cgroup",
+      processLimit: cgroups === null ? "rlimit" as const : "cgroup" as const,
       memoryCgroup: cgroups?.hasMemory ?? false,
     };
-    return new Bwrap({ ...base, probe, warm: options.warm ?? bwrapWarmCount });
+    if (options.mode === "fresh") {
+      return new BwrapFresh(base, { ...probe, forkUnavailable: null }, options.warm);
+    }
+    try {
+      const warm = Math.max(1, options.warm ?? bwrapForkWarmCount);
+      return await BwrapFork.create(base, { ...probe, forkUnavailable: null }, warm);
+    } catch (error) {
+      if (options.mode === "fork") throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      return new BwrapFresh(base, { ...probe, forkUnavailable: why }, options.warm);
+    }
   } catch (error) {
     await cgroups?.close();
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
@@ -132,82 +180,10 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
   }
 }
 
-interface Base {
-  readonly bwrapPath: string;
-  readonly prlimitPath: string;
-  readonly pythonPath: string;
-  readonly limits: SandboxLimits;
-  readonly layout: HostLayout;
-  readonly cgroups: CgroupParent | null;
-  /** This sandbox's own directory (seccomp filter, warm jails' `/net`), removed by `close`. */
-  readonly workDir: string;
-  /** The seccomp filter file, or null (not x86-64). */
-  readonly seccompPath: string | null;
-}
-
-/** A started jail that has not finished yet. */
-interface Jail {
-  readonly child: Deno.ChildProcess;
-  readonly stdout: ReadableStreamDefaultReader<Uint8Array>;
-  readonly cgroup: JobCgroup | null;
-  /** The warm jail's `/net` directory (null for a jail started for its job). */
-  readonly netDir: string | null;
-}
-
-/**
- * sh program run as `sh -c SCRIPT sh FILTER N PROCS... ARGV...`: moves itself
- * into the job's cgroups (writing its pid into each of the N `cgroup.procs`
- * files; before bwrap starts, so nothing escapes them), then execs bwrap with
- * the seccomp filter file (if FILTER is not empty) open as fd 3.
- */
-const launchScript = 'filter=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do ' +
-  'echo $$ > "$1" || { echo "cloud-sandbox: cannot join cgroup $1" >&2; exit 125; }; ' +
-  "shift; n=$((n - 1)); done; " +
-  'if [ -n "$filter" ]; then exec "$@" 3< "$filter"; fi; exec "$@"';
-
-/** The descriptor the launch script opens the seccomp filter on. */
-const seccompFd = 3;
-
-/** First lines of stderr that mean the jail itself failed, not the job. */
-const jailErrorPrefixes = ["bwrap: ", "cloud-sandbox: ", "prlimit: ", "sh: "];
-
-async function spawnJail(
-  base: Base,
-  program: string,
-  net: NetSource,
-  netDir: string | null,
-): Promise<Jail> {
-  const cgroup = base.cgroups === null ? null : await base.cgroups.create(base.limits);
-  const filter = base.seccompPath;
-  const argv = bwrapArgv({ ...base, program, net, seccompFd: filter === null ? null : seccompFd });
-  const procsFiles = cgroup?.procsFiles ?? [];
-  const args = [
-    "-c",
-    launchScript,
-    "sh",
-    filter ?? "",
-    String(procsFiles.length),
-    ...procsFiles,
-    ...argv,
-  ];
-  try {
-    const child = new Deno.Command("/bin/sh", {
-      args,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      clearEnv: true,
-      cwd: "/",
-    }).spawn();
-    return { child, stdout: child.stdout.getReader(), cgroup, netDir };
-  } catch (error) {
-    await cgroup?.remove().catch(() => {});
-    throw error;
-  }
-}
-
-class Bwrap implements BwrapSandbox {
+/** Fresh mode: one jail per job, `warm` of them started ahead of time. */
+class BwrapFresh implements BwrapSandbox {
   readonly name = "bwrap" as const;
+  readonly mode = "fresh" as const;
   readonly limits: SandboxLimits;
   readonly probe: BwrapProbe;
   readonly stats = { warm: 0, cold: 0 };
@@ -221,12 +197,12 @@ class Bwrap implements BwrapSandbox {
   /** Warm jails being started (not yet in the pool). */
   #starting = 0;
 
-  constructor(config: Base & { probe: BwrapProbe; warm: number }) {
-    this.#base = config;
-    this.limits = config.limits;
-    this.probe = config.probe;
-    this.#program = bwrapBootstrap(config.probe.sysPath);
-    this.#warmCount = config.warm;
+  constructor(base: Base, probe: BwrapProbe, warm = bwrapWarmCount) {
+    this.#base = base;
+    this.limits = base.limits;
+    this.probe = probe;
+    this.#program = bwrapBootstrap(probe.sysPath);
+    this.#warmCount = warm;
     this.#refill();
   }
 
@@ -241,7 +217,7 @@ class Bwrap implements BwrapSandbox {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
     const idle = this.#pool.splice(0);
-    await Promise.all(idle.map((jail) => this.#discard(jail, true)));
+    await Promise.all(idle.map((jail) => discardJail(jail, true)));
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     await this.#base.cgroups?.close();
     await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
@@ -277,38 +253,10 @@ class Bwrap implements BwrapSandbox {
     job: SandboxJob,
     signal: AbortSignal,
   ): Promise<{ result: SandboxResult; deliveryFailed: boolean }> {
-    const seen = await supervise({
-      child: jail.child,
-      stdout: jail.stdout,
-      stdin: [encodeJobFrame(job.source)],
-      stdoutPath: job.stdoutPath,
-      stdoutBytesMax: this.limits.stdoutBytesMax,
-      stderrBytesMax: this.limits.stderrBytesMax,
-      wallMs: this.limits.wallMs,
-      signal,
-      kill: () => jail.child.kill("SIGKILL"),
-    });
-    const oomKills = (await jail.cgroup?.oomKills()) ?? 0;
+    const attempt = await runInJail(jail, job, { limits: this.limits, signal });
     // The job is over: report now, clean up (cgroup, links) in the background.
-    this.#track(this.#discard(jail, false));
-    const firstLine = new TextDecoder().decode(seen.stderr.subarray(0, 200)).split("\n")[0] ?? "";
-    const jailFailed = seen.observation.exitCode !== 0 &&
-      jailErrorPrefixes.some((prefix) => firstLine.startsWith(prefix));
-    const outcome = classifyOutcome({
-      ...seen.observation,
-      oomKilled: oomKills > 0,
-      sandboxError: seen.observation.sandboxError ??
-        (jailFailed ? `Jail failed: ${firstLine}` : null),
-    }, this.limits);
-    const result = {
-      exitCode: seen.observation.exitCode,
-      reason: outcome.reason,
-      detail: outcome.detail,
-      stdoutBytes: seen.stdoutBytes,
-      stderr: seen.stderr,
-      wallMs: seen.wallMs,
-    };
-    return { result, deliveryFailed: seen.deliveryFailed && seen.stdoutBytes === 0 };
+    this.#track(discardJail(jail, false));
+    return attempt;
   }
 
   /** A warm jail with the inputs linked into its `/net`, or null. */
@@ -318,7 +266,7 @@ class Bwrap implements BwrapSandbox {
     this.#refill();
     if (await linkInputs(jail.netDir!, entries)) return jail;
     if (this.#closing.signal.aborted) {
-      await this.#discard(jail, true);
+      await discardJail(jail, true);
       return null;
     }
     // Untouched (it never got a job): back to the pool once its /net is empty.
@@ -328,7 +276,10 @@ class Bwrap implements BwrapSandbox {
   }
 
   async #startCold(entries: readonly NetEntry[]): Promise<Jail> {
-    return await spawnJail(this.#base, this.#program, { kind: "files", entries }, null);
+    return await spawnJail(this.#base, this.#program, {
+      net: { kind: "files", entries },
+      netDir: null,
+    });
   }
 
   #refill(): void {
@@ -337,7 +288,7 @@ class Bwrap implements BwrapSandbox {
       this.#starting++;
       const start = this.#startWarm().then((jail) => {
         this.#starting--;
-        if (this.#closing.signal.aborted) return this.#discard(jail, true);
+        if (this.#closing.signal.aborted) return discardJail(jail, true);
         this.#pool.push(jail);
       }, () => {
         this.#starting--;
@@ -350,84 +301,20 @@ class Bwrap implements BwrapSandbox {
     const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
     await Deno.mkdir(netDir, { mode: 0o755 });
     try {
-      return await spawnJail(
-        this.#base,
-        this.#program,
-        { kind: "directory", path: netDir },
+      return await spawnJail(this.#base, this.#program, {
+        net: { kind: "directory", path: netDir },
         netDir,
-      );
+      });
     } catch (error) {
       await Deno.remove(netDir, { recursive: true }).catch(() => {});
       throw error;
     }
   }
 
-  /** Kills what is left of a jail and removes its cgroup and `/net` directory. */
-  async #discard(jail: Jail, kill: boolean): Promise<void> {
-    if (kill) {
-      try {
-        jail.child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-      await jail.stdout.cancel().catch(() => {});
-      await jail.child.stderr.cancel().catch(() => {});
-      await jail.child.stdin.abort().catch(() => {});
-      await jail.child.status;
-    }
-    await jail.cgroup?.remove().catch(() => {});
-    if (jail.netDir !== null) await Deno.remove(jail.netDir, { recursive: true }).catch(() => {});
-  }
-
   #track(promise: Promise<unknown>): void {
     this.#pending.add(promise);
     promise.finally(() => this.#pending.delete(promise)).catch(() => {});
   }
-}
-
-/** Hard-links each entry into `netDir`; false (links left behind) on any failure. */
-async function linkInputs(netDir: string, entries: readonly NetEntry[]): Promise<boolean> {
-  try {
-    for (const entry of entries) {
-      if (entry.segments.length > 1) {
-        await Deno.mkdir(`${netDir}/${entry.segments.slice(0, -1).join("/")}`, { recursive: true });
-      }
-      await Deno.link(entry.path, `${netDir}/${entry.name}`);
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function emptyDirectory(dir: string): Promise<void> {
-  for await (const entry of Deno.readDir(dir)) {
-    await Deno.remove(`${dir}/${entry.name}`, { recursive: true });
-  }
-}
-
-/** Resolves symlinks so a bind or a hard link shows the file itself. */
-async function resolveInputs(
-  inputs: SandboxJob["inputs"],
-): Promise<{ name: string; path: string }[]> {
-  return await Promise.all(inputs.map(async (input) => {
-    try {
-      return { name: input.name, path: await Deno.realPath(input.path) };
-    } catch {
-      return { name: input.name, path: input.path };
-    }
-  }));
-}
-
-function sandboxError(detail: string): SandboxResult {
-  return {
-    exitCode: null,
-    reason: "sandbox-error",
-    detail,
-    stdoutBytes: 0,
-    stderr: new Uint8Array(),
-    wallMs: 0,
-  };
 }
 
 /** Writes the seccomp filter into `workDir`; null off x86-64. */
@@ -442,7 +329,10 @@ async function writeSeccompFilter(workDir: string): Promise<string | null> {
 /** Runs the jailed interpreter once to read its default `sys.path`. */
 async function probeSysPath(base: Base): Promise<string[]> {
   const stdoutPath = `${base.workDir}/probe-stdout`;
-  const jail = await spawnJail(base, printSysPathProgram, { kind: "files", entries: [] }, null);
+  const jail = await spawnJail(base, printSysPathProgram, {
+    net: { kind: "files", entries: [] },
+    netDir: null,
+  });
   const seen = await supervise({
     child: jail.child,
     stdout: jail.stdout,

@@ -28,6 +28,11 @@
  *   still accepts writes: device nodes ignore the read-only mount).
  * - Inside, `prlimit` sets RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE
  *   (0: no file may grow) and RLIMIT_CORE (0) before the interpreter starts.
+ * - A zygote jail (fork mode, see `zygote.ts`) differs in two flags only:
+ *   `--as-pid-1` makes the interpreter pid 1 of the pid namespace (no
+ *   bubblewrap init), and `prlimit` sets only RLIMIT_AS, RLIMIT_FSIZE and
+ *   RLIMIT_CORE: RLIMIT_CPU would count the zygote's whole life, and each
+ *   forked child sets the CPU and process limits on itself before job code.
  * - The interpreter runs with `-I` (isolated: no user site, no `PYTHON*`
  *   variables), `-S` (no site import: halves PyPy's start-up), `-B` (no
  *   `.pyc` writes).
@@ -75,6 +80,8 @@ export interface BwrapCommand {
   readonly net: NetSource;
   /** File descriptor bwrap reads a seccomp filter from (see `seccomp.ts`), or null. */
   readonly seccompFd: number | null;
+  /** A zygote jail (fork mode): the interpreter is pid 1 and sets per-job limits itself. */
+  readonly zygote?: boolean;
 }
 
 /** Uid and gid of the job inside its user namespace ("nobody"). */
@@ -88,6 +95,7 @@ export function bwrapArgv(command: BwrapCommand): string[] {
   return [
     command.bwrapPath,
     ...namespaceArgs(),
+    ...(command.zygote === true ? ["--as-pid-1"] : []),
     ...(command.seccompFd === null ? [] : ["--seccomp", String(command.seccompFd)]),
     ...environmentArgs(),
     ...filesystemArgs(command.layout),
@@ -99,7 +107,9 @@ export function bwrapArgv(command: BwrapCommand): string[] {
     "--chdir",
     "/",
     "--",
-    ...prlimitArgs(command.prlimitPath, command.limits),
+    ...(command.zygote === true
+      ? zygotePrlimitArgs(command.prlimitPath, command.limits)
+      : prlimitArgs(command.prlimitPath, command.limits)),
     command.pythonPath,
     "-I",
     "-S",
@@ -173,4 +183,9 @@ function prlimitArgs(prlimitPath: string, limits: SandboxLimits): string[] {
     "--core=0",
     "--",
   ];
+}
+
+/** The zygote's limits: those that hold for its whole life and every child's. */
+function zygotePrlimitArgs(prlimitPath: string, limits: SandboxLimits): string[] {
+  return [prlimitPath, `--as=${limits.memoryBytes}`, "--fsize=0", "--core=0", "--"];
 }

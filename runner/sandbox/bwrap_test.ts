@@ -11,8 +11,10 @@ const skip = Deno.env.get("CLOUD_SKIP_BWRAP") === "1";
 if (skip) {
   Deno.test({ name: "bwrap suites (skipped: CLOUD_SKIP_BWRAP=1)", ignore: true, fn: () => {} });
 } else {
-  runSandboxSuite("bwrap", (limits) => createBwrapSandbox({ limits, warm: 2 }));
-  runHostileSuite("bwrap", (limits) => createBwrapSandbox({ limits, warm: 2 }));
+  for (const mode of ["fork", "fresh"] as const) {
+    runSandboxSuite(`bwrap ${mode}`, (limits) => createBwrapSandbox({ limits, mode, warm: 2 }));
+    runHostileSuite(`bwrap ${mode}`, (limits) => createBwrapSandbox({ limits, mode, warm: 2 }));
+  }
 }
 
 Deno.test({

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createBwrapSandbox } from "./bwrap.ts";
+import { type BwrapMode, createBwrapSandbox } from "./bwrap.ts";
 import { createPyodideSandbox } from "./pyodide.ts";
 import type { Sandbox, SandboxKind, SandboxLimits } from "./sandbox.ts";
 
@@ -20,6 +20,12 @@ export interface CreateSandboxOptions {
   readonly python?: string;
   /** bubblewrap binary (default /usr/bin/bwrap). */
   readonly bwrapPath?: string;
+  /**
+   * bwrap: `"fork"` (a zygote per long-lived jail forks a child per job) or
+   * `"fresh"` (a jail and interpreter per job); default fork when it works.
+   * See `BwrapOptions.mode`.
+   */
+  readonly mode?: BwrapMode;
   /** Overrides of the default limits (limits.ts). */
   readonly limits?: Partial<SandboxLimits>;
   /** Interpreters kept started ahead of time (backend default if absent). */
@@ -45,6 +51,7 @@ export async function createSandbox(options: CreateSandboxOptions = {}): Promise
     return await createBwrapSandbox({
       python: options.python,
       bwrapPath: options.bwrapPath,
+      mode: options.mode,
       limits: options.limits,
       warm: options.warm,
       workDir: options.workDir,

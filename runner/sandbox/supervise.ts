@@ -1,8 +1,9 @@
 /**
- * Supervises one running job process: delivers the job on stdin, streams
- * stdout to the output file under its limit, keeps stderr's head and tail,
- * and kills on wall-clock timeout, output overflow or abort. Shared by the
- * backends; what the observation means is decided by `classifyOutcome`.
+ * Supervises one running job: delivers the job (on a child process's stdin,
+ * or however the backend hands it over), streams stdout to the output file
+ * under its limit, keeps stderr's head and tail, and kills on wall-clock
+ * timeout, output overflow or abort. Shared by the backends; what the
+ * observation means is decided by `classifyOutcome`.
  *
  * @module
  */
@@ -13,16 +14,27 @@ import { lastLine, type Observation } from "./outcome.ts";
 /** How long to keep draining pipes after the process ended (orphans may hold them). */
 const drainAfterExitMs = 1_000;
 
-/** What to supervise. */
-export interface SuperviseOptions {
+/** What to supervise: a job's process, spawned with all three stdio piped. */
+export interface SuperviseOptions
+  extends Omit<SuperviseStreamsOptions, "stderr" | "deliver" | "exited"> {
   /** The job's process, spawned with all three stdio piped. */
   readonly child: Deno.ChildProcess;
-  /** Reader of the child's stdout (the caller may already have read a prefix). */
+  /** Bytes to write to the child's stdin before closing it; streamed in order. */
+  readonly stdin: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+}
+
+/** What to supervise, whatever runs the job. */
+export interface SuperviseStreamsOptions {
+  /** Reader of the job's stdout (the caller may already have read a prefix). */
   readonly stdout: ReadableStreamDefaultReader<Uint8Array>;
   /** Stdout bytes the caller read past its own prefix: the job's first bytes. */
   readonly stdoutHead?: Uint8Array;
-  /** Bytes to write to the child's stdin before closing it; streamed in order. */
-  readonly stdin: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Reader of the job's stderr. */
+  readonly stderr: ReadableStreamDefaultReader<Uint8Array>;
+  /** Hands the job over; resolves false if that failed (the runner of the job was gone). */
+  readonly deliver: () => Promise<boolean>;
+  /** Resolves when the job has ended and all its processes are gone. Never rejects. */
+  readonly exited: Promise<JobExit>;
   /** Where stdout goes (created or truncated). */
   readonly stdoutPath: string;
   readonly stdoutBytesMax: number;
@@ -35,18 +47,42 @@ export interface SuperviseOptions {
   readonly kill: () => void;
 }
 
+/** How a job ended. */
+export interface JobExit {
+  /** Exit status (128 + n after signal n), or null if unknown. */
+  readonly exitCode: number | null;
+  /** Set when whatever ran the job failed (it died, or spoke nonsense). */
+  readonly sandboxError: string | null;
+}
+
 /** What happened, for `classifyOutcome`, and the job's byte counts. */
 export interface Supervision {
   readonly observation: Omit<Observation, "oomKilled">;
   readonly stdoutBytes: number;
   readonly stderr: Uint8Array;
   readonly wallMs: number;
-  /** The stdin delivery failed (the process was gone before reading its job). */
+  /** The delivery failed (the process was gone before reading its job). */
   readonly deliveryFailed: boolean;
 }
 
-/** Runs the supervision to the end of the process. Never throws. */
+/** Runs the supervision of a child process to its end. Never throws. */
 export async function supervise(options: SuperviseOptions): Promise<Supervision> {
+  const { child, stdin } = options;
+  return await superviseStreams({
+    ...options,
+    stderr: child.stderr.getReader(),
+    deliver: () => deliver(child, stdin),
+    exited: child.status.then((status) => ({
+      exitCode: status.signal === null
+        ? status.code
+        : 128 + signalNumber(status.signal, status.code),
+      sandboxError: null,
+    })),
+  });
+}
+
+/** Runs the supervision to the end of the job. Never throws. */
+export async function superviseStreams(options: SuperviseStreamsOptions): Promise<Supervision> {
   const started = performance.now();
   const state = {
     aborted: false,
@@ -72,31 +108,28 @@ export async function supervise(options: SuperviseOptions): Promise<Supervision>
     kill();
   }, options.wallMs);
   const stderr = new HeadTailCapture(options.stderrBytesMax);
-  const delivery = deliver(options.child, options.stdin);
+  const delivery = options.deliver();
   const stdoutDone = pumpStdout(options, state, kill);
-  const stderrReader = options.child.stderr.getReader();
-  const stderrDone = pumpStderr(stderrReader, stderr);
-  const status = await options.child.status;
+  const stderrDone = pumpStderr(options.stderr, stderr);
+  const exit = await options.exited;
   const wallMs = performance.now() - started;
   clearTimeout(timer);
   options.signal.removeEventListener("abort", onAbort);
   const drained = await drain([stdoutDone, stderrDone]);
   if (!drained) {
     await options.stdout.cancel().catch(() => {});
-    await stderrReader.cancel().catch(() => {});
+    await options.stderr.cancel().catch(() => {});
   }
   const stdoutBytes = await stdoutDone;
   const deliveryFailed = !(await delivery);
   const stderrBytes = stderr.bytes();
   return {
     observation: {
-      exitCode: status.signal === null
-        ? status.code
-        : 128 + signalNumber(status.signal, status.code),
+      exitCode: exit.exitCode,
       aborted: state.aborted,
       stdoutOverflow: state.stdoutOverflow,
       wallTimeout: state.wallTimeout,
-      sandboxError: state.ioError,
+      sandboxError: state.ioError ?? exit.sandboxError,
       stderrLastLine: lastLine(new TextDecoder().decode(stderrBytes.subarray(-4096))),
     },
     stdoutBytes,
@@ -123,7 +156,7 @@ async function deliver(
 }
 
 async function pumpStdout(
-  options: SuperviseOptions,
+  options: SuperviseStreamsOptions,
   state: { stdoutOverflow: boolean; ioError: string | null },
   kill: () => void,
 ): Promise<number> {

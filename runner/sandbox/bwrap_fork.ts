@@ -1,0 +1,265 @@
+/**
+ * The bubblewrap backend's fork mode: a pool of zygote jails (see
+ * `zygote.ts`, `zygote_jail.ts`), one job at a time in each, so jobs in
+ * flight never share a jail. The pool starts with `warm` jails and grows,
+ * when a job finds none free, to the number of jobs run at once (at most
+ * `bwrapForkJailsMax`); a jail that fails is retired and replaced on demand.
+ *
+ * A job whose inputs cannot be hard-linked into a jail's `/net` runs in a
+ * jail started for it, as in fresh mode; so does a job whose jail died
+ * before it received the job, or for which no zygote could start.
+ *
+ * @module
+ */
+
+import { bwrapForkJailsMax } from "../../limits.ts";
+import { bwrapBootstrap } from "./bootstrap.ts";
+import type { BwrapProbe, BwrapSandbox } from "./bwrap.ts";
+import {
+  type Base,
+  discardJail,
+  emptyDirectory,
+  linkInputs,
+  resolveInputs,
+  runInJail,
+  sandboxError,
+  spawnJail,
+} from "./bwrap_jail.ts";
+import { type NetEntry, planNetEntries } from "./net_names.ts";
+import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
+import { zygoteProgram } from "./zygote.ts";
+import { ZygoteJail } from "./zygote_jail.ts";
+
+/** What a job waiting for a jail gets: a jail, why none could start, or its abort. */
+type Offer = ZygoteJail | Error | "aborted";
+
+/** A fork-mode bubblewrap sandbox. */
+export class BwrapFork implements BwrapSandbox {
+  readonly name = "bwrap" as const;
+  readonly mode = "fork" as const;
+  readonly limits: SandboxLimits;
+  readonly probe: BwrapProbe;
+  readonly stats = { warm: 0, cold: 0 };
+  readonly #base: Base;
+  readonly #zygoteProgram: string;
+  readonly #coldProgram: string;
+  readonly #idle: ZygoteJail[] = [];
+  readonly #waiting: ((offer: Offer) => void)[] = [];
+  readonly #closing = new AbortController();
+  readonly #pending = new Set<Promise<unknown>>();
+  /** Jails started and not retired: idle, running or recycling. */
+  readonly #jails = new Set<ZygoteJail>();
+  #starting = 0;
+  #recycling = 0;
+  #nextSlot = 0;
+
+  private constructor(base: Base, probe: BwrapProbe) {
+    this.#base = base;
+    this.limits = base.limits;
+    this.probe = probe;
+    this.#zygoteProgram = zygoteProgram(probe.sysPath, base.limits);
+    this.#coldProgram = bwrapBootstrap(probe.sysPath);
+  }
+
+  /**
+   * Starts the first zygote jail and runs a trivial job in it, then starts
+   * `warm - 1` more in the background. Throws `Error` (nothing left running)
+   * when the first jail does not work.
+   */
+  static async create(base: Base, probe: BwrapProbe, warm: number): Promise<BwrapFork> {
+    const sandbox = new BwrapFork(base, probe);
+    const first = await sandbox.#startJail();
+    const stdoutPath = `${base.workDir}/probe-fork-stdout`;
+    const { result } = await first.run(
+      { source: "print(6 * 7)", inputs: [], stdoutPath },
+      { limits: base.limits, signal: sandbox.#closing.signal },
+    );
+    const stdout = await Deno.readTextFile(stdoutPath).catch(() => "");
+    await Deno.remove(stdoutPath).catch(() => {});
+    if (result.reason !== null || stdout !== "42\n") {
+      await first.retire();
+      throw new Error(
+        `Cannot use fork mode: the probe job failed (${result.reason}: ${result.detail}) ${
+          new TextDecoder().decode(result.stderr).trim()
+        }`,
+      );
+    }
+    sandbox.#jails.add(first);
+    sandbox.#recycle(first);
+    for (let i = 1; i < warm; i++) sandbox.#start();
+    return sandbox;
+  }
+
+  async run(job: SandboxJob): Promise<SandboxResult> {
+    if (this.#closing.signal.aborted) return sandboxError("Cannot run job: sandbox is closed");
+    const task = this.#run(job);
+    this.#track(task);
+    return await task;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
+    this.#closing.abort();
+    for (const offer of this.#waiting.splice(0)) offer("aborted");
+    for (const jail of this.#idle.splice(0)) this.#retire(jail);
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#base.cgroups?.close();
+    await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
+  }
+
+  async #run(job: SandboxJob): Promise<SandboxResult> {
+    const plan = planNetEntries(await resolveInputs(job.inputs));
+    const signal = job.signal === undefined
+      ? this.#closing.signal
+      : AbortSignal.any([job.signal, this.#closing.signal]);
+    const jail = await this.#take(signal);
+    if (jail === "aborted") return killed();
+    if (jail instanceof Error) return await this.#runCold(plan.entries, job, signal);
+    if (!(await linkInputs(jail.netDir, plan.entries))) {
+      // Untouched (its child never got a job): back to the pool once /net is empty.
+      this.#track(this.#giveBack(jail));
+      return await this.#runCold(plan.entries, job, signal);
+    }
+    const attempt = await jail.run(job, { limits: this.limits, signal });
+    this.#recycle(jail);
+    // The zygote died before its child read the job: run it elsewhere.
+    if (attempt.deliveryFailed && !signal.aborted) {
+      return await this.#runCold(plan.entries, job, signal);
+    }
+    this.stats.warm++;
+    return attempt.result;
+  }
+
+  /** Runs a job in a one-job jail started for it, inputs bound one by one. */
+  async #runCold(
+    entries: readonly NetEntry[],
+    job: SandboxJob,
+    signal: AbortSignal,
+  ): Promise<SandboxResult> {
+    if (signal.aborted) return killed();
+    let attempt;
+    try {
+      const jail = await spawnJail(this.#base, this.#coldProgram, {
+        net: { kind: "files", entries },
+        netDir: null,
+      });
+      attempt = await runInJail(jail, job, { limits: this.limits, signal });
+      this.#track(discardJail(jail, false));
+    } catch (error) {
+      return sandboxError(`Cannot start jail: ${error instanceof Error ? error.message : error}`);
+    }
+    this.stats.cold++;
+    return attempt.result;
+  }
+
+  /** A free jail: an idle one, else the next one to become free (starting one if needed). */
+  async #take(signal: AbortSignal): Promise<Offer> {
+    if (signal.aborted) return "aborted";
+    for (let jail = this.#idle.pop(); jail !== undefined; jail = this.#idle.pop()) {
+      if (!jail.dead) return jail;
+      this.#retire(jail);
+    }
+    return await new Promise<Offer>((resolve) => {
+      const onAbort = () => {
+        const at = this.#waiting.indexOf(offer);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        resolve("aborted");
+      };
+      const offer = (value: Offer) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(offer);
+      this.#grow();
+    });
+  }
+
+  /** Gives a free jail to the first waiting job, or keeps it idle. */
+  #offer(jail: ZygoteJail): void {
+    if (this.#closing.signal.aborted || jail.dead) {
+      this.#retire(jail);
+      return;
+    }
+    const waiter = this.#waiting.shift();
+    if (waiter === undefined) this.#idle.push(jail);
+    else waiter(jail);
+  }
+
+  /** Starts jails for the jobs waiting beyond those about to be free. */
+  #grow(): void {
+    const soon = this.#starting + this.#recycling;
+    const room = bwrapForkJailsMax - this.#jails.size - this.#starting;
+    const missing = Math.min(this.#waiting.length - soon, room);
+    for (let i = 0; i < missing; i++) this.#start();
+  }
+
+  #start(): void {
+    if (this.#closing.signal.aborted) return;
+    this.#starting++;
+    this.#track(
+      this.#startJail().then((jail) => {
+        this.#starting--;
+        this.#jails.add(jail);
+        this.#offer(jail);
+      }, (error: Error) => {
+        this.#starting--;
+        // A job waiting for this jail runs in a jail of its own instead.
+        if (this.#waiting.length > this.#starting + this.#recycling) this.#waiting.shift()?.(error);
+      }),
+    );
+  }
+
+  async #startJail(): Promise<ZygoteJail> {
+    const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
+    await Deno.mkdir(netDir, { mode: 0o755 });
+    // From here the jail owns netDir (retiring it, or a failed start, removes it).
+    return await ZygoteJail.start(this.#base, this.#zygoteProgram, netDir);
+  }
+
+  /** After a job: clean up and prepare the jail in the background, then offer it. */
+  #recycle(jail: ZygoteJail): void {
+    this.#recycling++;
+    this.#track(
+      jail.recycle().then(() => {
+        this.#recycling--;
+        this.#offer(jail);
+      }, () => {
+        this.#recycling--;
+        this.#retire(jail);
+      }),
+    );
+  }
+
+  async #giveBack(jail: ZygoteJail): Promise<void> {
+    try {
+      await emptyDirectory(jail.netDir);
+      this.#offer(jail);
+    } catch {
+      this.#retire(jail);
+    }
+  }
+
+  #retire(jail: ZygoteJail): void {
+    if (!this.#jails.delete(jail)) return;
+    this.#track(jail.retire());
+    this.#grow();
+  }
+
+  #track(promise: Promise<unknown>): void {
+    this.#pending.add(promise);
+    promise.finally(() => this.#pending.delete(promise)).catch(() => {});
+  }
+}
+
+/** The result of a job stopped before it started (its signal, or the sandbox closing). */
+function killed(): SandboxResult {
+  return {
+    exitCode: null,
+    reason: "killed",
+    detail: "Killed: the runner stopped the job",
+    stdoutBytes: 0,
+    stderr: new Uint8Array(),
+    wallMs: 0,
+  };
+}

@@ -1,0 +1,343 @@
+/**
+ * One fork-mode jail: bubblewrap running a zygote (see `zygote.ts`) as pid 1,
+ * with one child forked ahead of time. Runs one job at a time: the job's
+ * child is moved into a fresh job cgroup and its pipes opened before the job
+ * arrives; after the job the zygote has killed and reaped every process of
+ * the jail, and the jail cleans up and prepares the next child.
+ *
+ * A jail that fails (its zygote died, answered nonsense or too late, or
+ * cleanup failed) must be retired by its owner; it is never reused.
+ *
+ * @module
+ */
+
+import { bwrapKillGraceMs, bwrapZygoteReplyMs } from "../../limits.ts";
+import { encodeJobFrame } from "./bootstrap.ts";
+import { type Base, emptyDirectory, type Jail, jobResult, spawnJail } from "./bwrap_jail.ts";
+import { HeadTailCapture } from "./capture.ts";
+import type { JobCgroup } from "./cgroup.ts";
+import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
+import { type JobExit, superviseStreams } from "./supervise.ts";
+import {
+  encodeKill,
+  parseChildren,
+  parseNsPids,
+  parseZygoteLine,
+  zygoteLineBytesMax,
+  type ZygoteMessage,
+} from "./zygote.ts";
+
+/** Bytes of the zygote's own stderr kept for error messages. */
+const diagnosticsBytesMax = 2048;
+
+/** A child forked ahead of time, moved into its cgroups, its pipes open. */
+interface PreparedChild {
+  readonly seq: number;
+  readonly stdout: Deno.FsFile;
+  readonly stderr: Deno.FsFile;
+  readonly source: Deno.FsFile;
+  readonly cgroup: JobCgroup | null;
+}
+
+/** A zygote jail. Start with {@linkcode ZygoteJail.start}. */
+export class ZygoteJail {
+  /** The host directory bound read-only as the jail's `/net`. */
+  readonly netDir: string;
+  readonly #base: Base;
+  readonly #jail: Jail;
+  readonly #control: ControlLines;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #diagnostics: HeadTailCapture;
+  readonly #stderrDone: Promise<void>;
+  /** The zygote's pid on the host (for `/proc/<pid>/fd/<n>`). */
+  #zygotePid = 0;
+  #child: PreparedChild | null = null;
+  /** The child whose job ran last, until its cgroup is removed. */
+  #used: PreparedChild | null = null;
+  #dead = false;
+  #retired = false;
+
+  private constructor(base: Base, jail: Jail, netDir: string) {
+    this.#base = base;
+    this.#jail = jail;
+    this.netDir = netDir;
+    this.#control = new ControlLines(jail.stdout);
+    this.#stdin = jail.child.stdin.getWriter();
+    this.#diagnostics = new HeadTailCapture(diagnosticsBytesMax);
+    this.#stderrDone = collect(jail.child.stderr, this.#diagnostics);
+    jail.child.status.then(() => this.#dead = true);
+  }
+
+  /**
+   * Starts a zygote jail with `netDir` (an existing empty directory) as its
+   * `/net` and waits until its first child is prepared. Throws `Error` when
+   * the jail cannot start; nothing is left running then.
+   */
+  static async start(base: Base, program: string, netDir: string): Promise<ZygoteJail> {
+    const jail = await spawnJail(base, program, {
+      net: { kind: "directory", path: netDir },
+      netDir,
+      zygote: true,
+    });
+    const zygote = new ZygoteJail(base, jail, netDir);
+    try {
+      const ready = await within(zygote.#control.next(), bwrapZygoteReplyMs, "zygote start");
+      if (ready?.kind !== "ready") throw new Error(`expected ready, got ${ready?.kind ?? "EOF"}`);
+      zygote.#zygotePid = await childWithNsPid(jail.child.pid, ready.pid);
+      await zygote.#prepare();
+      return zygote;
+    } catch (error) {
+      await zygote.retire();
+      await within(zygote.#stderrDone, 1_000, "stderr").catch(() => {});
+      const said = new TextDecoder().decode(zygote.#diagnostics.bytes()).trim();
+      throw new Error(
+        `Cannot start zygote: ${error instanceof Error ? error.message : error}${
+          said === "" ? "" : `: ${said}`
+        }`,
+      );
+    }
+  }
+
+  /** The zygote died or was retired: never run a job here again. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /**
+   * Runs `job` in the prepared child (its inputs already linked into
+   * `netDir`) to its end: every process of the jail but the zygote is dead
+   * when this returns. Then call {@linkcode recycle} (or {@linkcode retire}).
+   */
+  async run(
+    job: SandboxJob,
+    options: { limits: SandboxLimits; signal: AbortSignal },
+  ): Promise<{ result: SandboxResult; deliveryFailed: boolean }> {
+    const child = this.#child;
+    if (child === null) throw new Error("ZygoteJail.run(): no prepared child (programmer error)");
+    this.#child = null;
+    this.#used = child;
+    let escalation: ReturnType<typeof setTimeout> | undefined;
+    const kill = () => {
+      this.#stdin.write(encodeKill(child.seq)).catch(() => {});
+      escalation ??= setTimeout(() => this.#killJail(), bwrapKillGraceMs);
+    };
+    const seen = await superviseStreams({
+      stdout: child.stdout.readable.getReader(),
+      stderr: child.stderr.readable.getReader(),
+      deliver: () => deliver(child.source, job.source, options.signal),
+      exited: this.#waitExit(child.seq),
+      stdoutPath: job.stdoutPath,
+      stdoutBytesMax: options.limits.stdoutBytesMax,
+      stderrBytesMax: options.limits.stderrBytesMax,
+      wallMs: options.limits.wallMs,
+      signal: options.signal,
+      kill,
+    });
+    clearTimeout(escalation);
+    const oomKills = (await child.cgroup?.oomKills()) ?? 0;
+    return {
+      result: jobResult(seen, oomKills, options.limits),
+      deliveryFailed: seen.deliveryFailed && seen.stdoutBytes === 0,
+    };
+  }
+
+  /**
+   * After a job: removes its cgroups and its inputs from `/net`, then waits
+   * for the next child and prepares it. Throws `Error` if any step fails (the
+   * jail must then be retired).
+   */
+  async recycle(): Promise<void> {
+    if (this.#dead) throw new Error("Cannot recycle jail: the zygote is gone");
+    const used = this.#used;
+    this.#used = null;
+    if (used !== null) {
+      closeFiles(used);
+      await used.cgroup?.remove();
+    }
+    await emptyDirectory(this.netDir);
+    await this.#prepare();
+  }
+
+  /** Kills the jail (the zygote and anything left) and removes what it used. */
+  async retire(): Promise<void> {
+    if (this.#retired) return;
+    this.#retired = true;
+    this.#dead = true;
+    this.#killJail();
+    await this.#stdin.abort().catch(() => {});
+    await this.#jail.stdout.cancel().catch(() => {});
+    await this.#jail.child.status;
+    for (const child of [this.#child, this.#used]) {
+      if (child === null) continue;
+      closeFiles(child);
+      await child.cgroup?.remove().catch(() => {});
+    }
+    this.#child = this.#used = null;
+    await Deno.remove(this.netDir, { recursive: true }).catch(() => {});
+  }
+
+  /** Reads the next child's announcement, moves it into its cgroups, opens its pipes. */
+  async #prepare(): Promise<void> {
+    const message = await within(this.#control.next(), bwrapZygoteReplyMs, "zygote fork");
+    if (message?.kind !== "child") {
+      throw new Error(`Cannot prepare child: expected a child, got ${message?.kind ?? "EOF"}`);
+    }
+    const cgroup = this.#base.cgroups === null
+      ? null
+      : await this.#base.cgroups.create(this.#base.limits);
+    const opened: Deno.FsFile[] = [];
+    try {
+      if (cgroup !== null) {
+        // Before the job exists: the child waits for its source until then.
+        const hostPid = await childWithNsPid(this.#zygotePid, message.pid);
+        for (const file of cgroup.procsFiles) await Deno.writeTextFile(file, String(hostPid));
+      }
+      const open = async (fd: number, options: Deno.OpenOptions) => {
+        const file = await Deno.open(`/proc/${this.#zygotePid}/fd/${fd}`, options);
+        opened.push(file);
+        return file;
+      };
+      this.#child = {
+        seq: message.seq,
+        stdout: await open(message.stdoutFd, { read: true }),
+        stderr: await open(message.stderrFd, { read: true }),
+        source: await open(message.sourceFd, { write: true }),
+        cgroup,
+      };
+    } catch (error) {
+      for (const file of opened) closeQuietly(file);
+      await cgroup?.remove().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Waits for the zygote to report child `seq` ended; never rejects. */
+  async #waitExit(seq: number): Promise<JobExit> {
+    try {
+      const message = await this.#control.next();
+      if (message?.kind === "exit" && message.seq === seq) {
+        return { exitCode: message.exitCode, sandboxError: null };
+      }
+      if (message !== null) throw new Error(`expected exit ${seq}, got ${message.kind}`);
+    } catch (error) {
+      this.#killJail();
+      return {
+        exitCode: null,
+        sandboxError: `Zygote failed during the job: ${
+          error instanceof Error ? error.message : error
+        }`,
+      };
+    }
+    this.#dead = true;
+    await within(this.#stderrDone, 200, "stderr").catch(() => {});
+    const said = new TextDecoder().decode(this.#diagnostics.bytes()).trim().split("\n")[0] ?? "";
+    return {
+      exitCode: null,
+      sandboxError: `Zygote died during the job${said === "" ? "" : `: ${said}`}`,
+    };
+  }
+
+  #killJail(): void {
+    this.#dead = true;
+    try {
+      // The outer bubblewrap; the zygote gets SIGKILL with it (--die-with-parent)
+      // and every process of the pid namespace dies with the zygote.
+      this.#jail.child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Writes the job frame into the child's source pipe; false if the child is gone. */
+async function deliver(file: Deno.FsFile, source: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    if (signal.aborted) return false;
+    const frame = encodeJobFrame(source);
+    for (let offset = 0; offset < frame.length;) {
+      offset += await file.write(frame.subarray(offset));
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeQuietly(file);
+  }
+}
+
+/** Control lines from the zygote's stdout. */
+class ControlLines {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #decoder = new TextDecoder();
+  #buffer = "";
+
+  constructor(reader: ReadableStreamDefaultReader<Uint8Array>) {
+    this.#reader = reader;
+  }
+
+  /** The next message, or null at the end. Throws `Error` on a malformed line. */
+  async next(): Promise<ZygoteMessage | null> {
+    while (true) {
+      const newline = this.#buffer.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.#buffer.slice(0, newline);
+        this.#buffer = this.#buffer.slice(newline + 1);
+        return parseZygoteLine(line);
+      }
+      if (this.#buffer.length > zygoteLineBytesMax) {
+        throw new Error(`Cannot read zygote message: longer than ${zygoteLineBytesMax} bytes`);
+      }
+      const { done, value } = await this.#reader.read().catch(() => ({ done: true, value: null }));
+      if (done || value === null) return null;
+      this.#buffer += this.#decoder.decode(value, { stream: true });
+    }
+  }
+}
+
+/**
+ * The host pid of the child of host process `parent` whose pid in its own
+ * (innermost) pid namespace is `nsPid`. Throws `Error` if there is none.
+ */
+async function childWithNsPid(parent: number, nsPid: number): Promise<number> {
+  const children = parseChildren(
+    await Deno.readTextFile(`/proc/${parent}/task/${parent}/children`),
+  );
+  for (const pid of children) {
+    const nsPids = parseNsPids(await Deno.readTextFile(`/proc/${pid}/status`).catch(() => ""));
+    if (nsPids.length >= 2 && nsPids.at(-1) === nsPid) return pid;
+  }
+  throw new Error(`Cannot find process: no child of ${parent} is pid ${nsPid} in its namespace`);
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, into: HeadTailCapture): Promise<void> {
+  try {
+    for await (const chunk of stream) into.push(chunk);
+  } catch {
+    // Cancelled or broken: nothing more to keep.
+  }
+}
+
+function closeFiles(child: PreparedChild): void {
+  for (const file of [child.stdout, child.stderr, child.source]) closeQuietly(file);
+}
+
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch {
+    // Already closed (a finished readable stream closes its file).
+  }
+}
+
+/** `promise`, or a rejection with `Error` after `ms` milliseconds. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`No answer within ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
