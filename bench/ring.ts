@@ -58,6 +58,7 @@ export class BenchRing {
     const args = [
       "run",
       "--allow-all",
+      "--v8-flags=--max-semi-space-size=4",
       mainPath,
       "server",
       "0",

@@ -75,6 +75,7 @@ export class ServerProcess {
     const args = [
       "run",
       "--allow-all",
+      "--v8-flags=--max-semi-space-size=4",
       mainPath,
       "server",
       String(options.port ?? 0),
