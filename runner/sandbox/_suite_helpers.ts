@@ -129,3 +129,14 @@ export function registerSuite(
     }
   });
 }
+
+/** Host pids of processes whose command line mentions `text`. */
+export async function pidsMentioning(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
+    if (cmdline.includes(text)) pids.push(Number(entry.name));
+  }
+  return pids;
+}

@@ -1,64 +1,67 @@
 import assert from "node:assert/strict";
-import { createBwrapSandbox } from "./bwrap.ts";
+import { type BwrapMode, createBwrapSandbox } from "./bwrap.ts";
 import { runHostileSuite } from "./hostile_suite.ts";
 import { runSandboxSuite } from "./sandbox_suite.ts";
-import { assertStillRuns, runJob } from "./_suite_helpers.ts";
+import { assertStillRuns, pidsMentioning, runJob } from "./_suite_helpers.ts";
 
 // bwrap is the default backend: a machine without bubblewrap or an
 // interpreter fails these tests unless CLOUD_SKIP_BWRAP=1 says to skip them.
 const skip = Deno.env.get("CLOUD_SKIP_BWRAP") === "1";
 
+const modes: readonly BwrapMode[] = ["fork", "fresh"];
+
 if (skip) {
   Deno.test({ name: "bwrap suites (skipped: CLOUD_SKIP_BWRAP=1)", ignore: true, fn: () => {} });
 } else {
-  for (const mode of ["fork", "fresh"] as const) {
+  for (const mode of modes) {
     runSandboxSuite(`bwrap ${mode}`, (limits) => createBwrapSandbox({ limits, mode, warm: 2 }));
     runHostileSuite(`bwrap ${mode}`, (limits) => createBwrapSandbox({ limits, mode, warm: 2 }));
   }
 }
 
-Deno.test({
-  name: "createBwrapSandbox() enforces the CPU limit with RLIMIT_CPU",
-  ignore: skip,
-  fn: async () => {
-    const sandbox = await createBwrapSandbox({
-      limits: { cpuSeconds: 1, wallMs: 20_000 },
-      warm: 0,
-    });
-    try {
-      const ran = await runJob(sandbox, "while True:\n    pass");
-      assert.equal(ran.result.reason, "timeout");
-      assert.match(ran.result.detail, /1 s of CPU/);
-      assert.ok(ran.result.wallMs < 10_000, `took ${ran.result.wallMs} ms`);
-      await assertStillRuns(sandbox);
-    } finally {
-      await sandbox.close();
-    }
-  },
+/** Registers `fn` as one test per mode, named `<name> (<mode>)`. */
+function eachMode(name: string, fn: (mode: BwrapMode) => Promise<void>): void {
+  for (const mode of modes) {
+    Deno.test({ name: `${name} (${mode})`, ignore: skip, fn: () => fn(mode) });
+  }
+}
+
+eachMode("createBwrapSandbox() enforces the CPU limit with RLIMIT_CPU", async (mode) => {
+  const sandbox = await createBwrapSandbox({
+    limits: { cpuSeconds: 1, wallMs: 20_000 },
+    mode,
+    warm: 0,
+  });
+  try {
+    const ran = await runJob(sandbox, "while True:\n    pass");
+    assert.equal(ran.result.reason, "timeout");
+    assert.match(ran.result.detail, /1 s of CPU/);
+    assert.equal(ran.result.exitCode, 128 + 24);
+    assert.ok(ran.result.wallMs < 10_000, `took ${ran.result.wallMs} ms`);
+    await assertStillRuns(sandbox);
+  } finally {
+    await sandbox.close();
+  }
 });
 
-Deno.test({
-  name: "createBwrapSandbox() runs jobs with python3 and without a warm pool",
-  ignore: skip,
-  fn: async () => {
-    const sandbox = await createBwrapSandbox({ python: "/usr/bin/python3", warm: 0 });
-    try {
-      assert.equal(sandbox.probe.pythonPath, "/usr/bin/python3");
-      const ran = await runJob(sandbox, "import sys\nprint(sys.implementation.name)");
-      assert.equal(ran.stdout, "cpython\n");
-    } finally {
-      await sandbox.close();
-    }
-  },
+eachMode("createBwrapSandbox() runs jobs with python3", async (mode) => {
+  const sandbox = await createBwrapSandbox({ python: "/usr/bin/python3", mode, warm: 0 });
+  try {
+    assert.equal(sandbox.probe.pythonPath, "/usr/bin/python3");
+    assert.equal(sandbox.mode, mode);
+    const ran = await runJob(sandbox, "import sys\nprint(sys.implementation.name)");
+    assert.equal(ran.stdout, "cpython\n");
+  } finally {
+    await sandbox.close();
+  }
 });
 
-Deno.test({
-  name: "createBwrapSandbox() binds inputs directly when they cannot be hard-linked",
-  ignore: skip,
-  fn: async () => {
+eachMode(
+  "createBwrapSandbox() binds inputs directly when they cannot be hard-linked",
+  async (mode) => {
     // /dev/shm is another file system than the default work directory.
     const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "cloud-sandbox-test-" });
-    const sandbox = await createBwrapSandbox({ warm: 1 });
+    const sandbox = await createBwrapSandbox({ mode, warm: 1 });
     try {
       await Deno.writeTextFile(`${dir}/input`, "from another file system");
       const ran = await runJob(sandbox, "print(open('/net/sub/in').read())", {
@@ -66,12 +69,14 @@ Deno.test({
       });
       assert.equal(ran.stdout, "from another file system\n");
       assert.deepEqual(sandbox.stats, { warm: 0, cold: 1 });
+      // The jail that could not take the inputs is still good for the next job.
+      await assertStillRuns(sandbox);
     } finally {
       await sandbox.close();
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
 Deno.test({
   name: "createBwrapSandbox() rejects a missing interpreter",
@@ -84,74 +89,68 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "createBwrapSandbox() links inputs into a warm jail's /net",
-  ignore: skip,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
-    const sandbox = await createBwrapSandbox({ warm: 1, workDir: dir });
-    try {
-      await Deno.writeTextFile(`${dir}/input`, "linked");
-      for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 300)); // the pool refills
-        const ran = await runJob(
-          sandbox,
-          "import os\nprint(open('/net/a/b').read(), os.listdir('/net'))",
-          {
-            inputs: [{ name: "a/b", path: `${dir}/input` }],
-          },
-        );
-        assert.equal(ran.stdout, "linked ['a']\n");
-      }
-      assert.deepEqual(sandbox.stats, { warm: 3, cold: 0 });
-    } finally {
-      await sandbox.close();
+eachMode("createBwrapSandbox() links inputs into a warm jail's /net", async (mode) => {
+  const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+  const sandbox = await createBwrapSandbox({ mode, warm: 1, workDir: dir });
+  try {
+    await Deno.writeTextFile(`${dir}/input`, "linked");
+    await Deno.writeTextFile(`${dir}/other`, "other");
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the pool refills
+      const ran = await runJob(
+        sandbox,
+        "import os\nprint(open('/net/a/b').read(), os.listdir('/net'))",
+        { inputs: [{ name: "a/b", path: `${dir}/input` }] },
+      );
+      assert.equal(ran.stdout, "linked ['a']\n");
+      // The previous job's inputs are gone from a reused jail's /net.
+      const other = await runJob(sandbox, "import os\nprint(os.listdir('/net'))", {
+        inputs: [{ name: "c", path: `${dir}/other` }],
+      });
+      assert.equal(other.stdout, "['c']\n");
     }
-    // close() removed its own directory inside workDir, and nothing else.
-    const left = [];
-    for await (const entry of Deno.readDir(dir)) left.push(entry.name);
-    assert.deepEqual(left, ["input"]);
-    await Deno.remove(dir, { recursive: true });
-  },
+    assert.deepEqual(sandbox.stats, { warm: 6, cold: 0 });
+  } finally {
+    await sandbox.close();
+  }
+  // close() removed its own directory inside workDir, and nothing else.
+  const left = [];
+  for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+  assert.deepEqual(left.sort(), ["input", "other"]);
+  await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test({
-  name: "createBwrapSandbox() applies the rlimits inside the jail",
-  ignore: skip,
-  fn: async () => {
-    const limits = { cpuSeconds: 7, memoryBytes: 300 * 1024 * 1024, processes: 9 };
-    const sandbox = await createBwrapSandbox({ limits, warm: 0 });
-    try {
-      const ran = await runJob(sandbox, "print(open('/proc/self/limits').read())");
-      const limit = (name: string) =>
-        new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, "m").exec(ran.stdout)?.slice(1);
-      assert.deepEqual(limit("Max cpu time"), ["7", "8"]);
-      assert.deepEqual(limit("Max address space"), [
-        String(limits.memoryBytes),
-        String(limits.memoryBytes),
-      ]);
-      assert.deepEqual(limit("Max processes"), ["9", "9"]);
-      assert.deepEqual(limit("Max file size"), ["0", "0"]);
-      assert.deepEqual(limit("Max core file size"), ["0", "0"]);
-    } finally {
-      await sandbox.close();
-    }
-  },
+eachMode("createBwrapSandbox() applies the rlimits inside the jail", async (mode) => {
+  const limits = { cpuSeconds: 7, memoryBytes: 300 * 1024 * 1024, processes: 9 };
+  const sandbox = await createBwrapSandbox({ limits, mode, warm: 0 });
+  try {
+    const ran = await runJob(sandbox, "print(open('/proc/self/limits').read())");
+    const limit = (name: string) =>
+      new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, "m").exec(ran.stdout)?.slice(1);
+    assert.deepEqual(limit("Max cpu time"), ["7", "8"]);
+    assert.deepEqual(limit("Max address space"), [
+      String(limits.memoryBytes),
+      String(limits.memoryBytes),
+    ]);
+    assert.deepEqual(limit("Max processes"), ["9", "9"]);
+    assert.deepEqual(limit("Max file size"), ["0", "0"]);
+    assert.deepEqual(limit("Max core file size"), ["0", "0"]);
+  } finally {
+    await sandbox.close();
+  }
 });
 
-Deno.test({
-  name: "createBwrapSandbox() bounds the memory of all a job's processes together",
-  ignore: skip,
-  fn: async (t) => {
+eachMode(
+  "createBwrapSandbox() bounds the memory of all a job's processes together",
+  async (mode) => {
     const sandbox = await createBwrapSandbox({
       limits: { memoryBytes: 256 * 1024 * 1024 },
+      mode,
       warm: 0,
     });
     try {
-      if (!sandbox.probe.memoryCgroup) {
-        t.step({ name: "no writable memory cgroup here", ignore: true, fn: () => {} });
-        return;
-      }
+      // No writable memory cgroup here: nothing to test.
+      if (!sandbox.probe.memoryCgroup) return;
       // Each process stays under RLIMIT_AS; together they pass the cgroup's bound.
       const ran = await runJob(
         sandbox,
@@ -177,38 +176,25 @@ Deno.test({
       await sandbox.close();
     }
   },
-});
+);
 
-/** Pids of processes whose command line mentions `text`. */
-async function pidsMentioning(text: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
-    if (cmdline.includes(text)) pids.push(Number(entry.name));
+eachMode("createBwrapSandbox() runs a job elsewhere when its idle jail died", async (mode) => {
+  const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+  const sandbox = await createBwrapSandbox({ mode, warm: 1, workDir: dir });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const warm = await pidsMentioning(`${dir}/`);
+    assert.ok(warm.length > 0, "no warm jail found");
+    for (const pid of warm) Deno.kill(pid, "SIGKILL");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const ran = await runJob(sandbox, "print('fresh')");
+    assert.equal(ran.stdout, "fresh\n");
+    assert.equal(ran.result.reason, null);
+    // Fresh mode starts a jail for the job; fork mode replaces the dead zygote.
+    const expected = mode === "fresh" ? { warm: 0, cold: 1 } : { warm: 1, cold: 0 };
+    assert.deepEqual(sandbox.stats, expected);
+  } finally {
+    await sandbox.close();
+    await Deno.remove(dir, { recursive: true });
   }
-  return pids;
-}
-
-Deno.test({
-  name: "createBwrapSandbox() runs a job in a fresh jail when its warm jail died",
-  ignore: skip,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
-    const sandbox = await createBwrapSandbox({ warm: 1, workDir: dir });
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const warm = await pidsMentioning(`${dir}/`);
-      assert.ok(warm.length > 0, "no warm jail found");
-      for (const pid of warm) Deno.kill(pid, "SIGKILL");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const ran = await runJob(sandbox, "print('fresh')");
-      assert.equal(ran.stdout, "fresh\n");
-      assert.equal(ran.result.reason, null);
-      assert.deepEqual(sandbox.stats, { warm: 0, cold: 1 });
-    } finally {
-      await sandbox.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
 });

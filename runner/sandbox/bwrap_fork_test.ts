@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { createBwrapSandbox } from "./bwrap.ts";
+import { assertStillRuns, assertSuccess, pidsMentioning, runJob } from "./_suite_helpers.ts";
+
+const skip = Deno.env.get("CLOUD_SKIP_BWRAP") === "1";
+
+/** Prints `jail <n>`: each jail binds its own host directory at /net, so the inode names it. */
+const printJail = "import os\nprint('jail', os.stat('/net').st_ino, flush=True)";
+
+function jailOf(stdout: string): string {
+  const id = /^jail (\d+)$/m.exec(stdout)?.[1];
+  assert.ok(id !== undefined, `no jail line in ${JSON.stringify(stdout)}`);
+  return id;
+}
+
+Deno.test({
+  name: "createBwrapSandbox() takes fork mode when no mode is given",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({ warm: 1 });
+    try {
+      assert.equal(sandbox.mode, "fork");
+      assert.equal(sandbox.probe.forkUnavailable, null);
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "fork mode kills a job's daemon before the next job in the same jail starts",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({ mode: "fork", warm: 1, workDir: dir });
+    try {
+      // The daemon leaves the job's session and process group, then tries to
+      // read the next job's inputs and write into every other process's stdout.
+      const first = await runJob(
+        sandbox,
+        [
+          printJail,
+          "import time",
+          "if os.fork() == 0:",
+          "    os.setsid()",
+          "    if os.fork() != 0:",
+          "        os._exit(0)",
+          "    time.sleep(0.2)",
+          "    deadline = time.time() + 5",
+          "    while time.time() < deadline:",
+          "        try:",
+          "            for name in os.listdir('/net'):",
+          "                os.write(1, b'STOLEN ' + open('/net/' + name, 'rb').read())",
+          "        except Exception:",
+          "            pass",
+          "        for pid in os.listdir('/proc'):",
+          "            if pid.isdigit() and int(pid) != os.getpid():",
+          "                try:",
+          "                    with open('/proc/%s/fd/1' % pid, 'w') as out:",
+          "                        out.write('OWNED')",
+          "                except Exception:",
+          "                    pass",
+          "        time.sleep(0.01)",
+          "    os._exit(0)",
+          "os.wait()",
+        ].join("\n"),
+      );
+      assertSuccess(first);
+      await Deno.writeTextFile(`${dir}/secret`, "the next job's secret");
+      const next = await runJob(
+        sandbox,
+        [
+          printJail,
+          "import time",
+          "time.sleep(0.6)",
+          "mine = {os.getpid(), 1}",
+          "print('others', [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in mine])",
+          "print(open('/net/secret').read())",
+        ].join("\n"),
+        { inputs: [{ name: "secret", path: `${dir}/secret` }] },
+      );
+      assertSuccess(next);
+      assert.equal(jailOf(next.stdout), jailOf(first.stdout), "not the same jail");
+      assert.equal(
+        next.stdout,
+        `jail ${jailOf(first.stdout)}\nothers []\nthe next job's secret\n`,
+      );
+      assert.equal(first.stdout, `jail ${jailOf(first.stdout)}\n`);
+    } finally {
+      await sandbox.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "fork mode keeps the zygote out of a job's reach and survives the job crashing",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({ mode: "fork", warm: 1 });
+    try {
+      const ran = await runJob(
+        sandbox,
+        [
+          printJail,
+          "import signal",
+          "for number in (signal.SIGSTOP, signal.SIGTERM, signal.SIGINT, signal.SIGKILL):",
+          "    os.kill(1, number)",
+          "print('parent', os.getppid())",
+          "for what in ['mem', 'environ', 'cwd', 'root', 'exe'] + ['fd/%d' % fd for fd in range(16)]:",
+          "    for mode in ('rb', 'r+b'):",
+          "        try:",
+          "            open('/proc/1/' + what, mode).close()",
+          "            print('OPENED', what, mode)",
+          "        except OSError:",
+          "            pass",
+          "    try:",
+          "        print('LINK', what, os.readlink('/proc/1/' + what))",
+          "    except OSError:",
+          "        pass",
+          "import sys",
+          "sys.stdout.flush()",
+          "os.kill(os.getpid(), signal.SIGSEGV)",
+        ].join("\n"),
+      );
+      assert.equal(ran.result.reason, "exception", ran.stderr);
+      assert.equal(ran.result.exitCode, 128 + 11);
+      assert.equal(ran.result.detail, "Killed by signal 11");
+      assert.equal(ran.stdout, `jail ${jailOf(ran.stdout)}\nparent 1\n`);
+      const after = await runJob(sandbox, printJail);
+      assertSuccess(after);
+      assert.equal(jailOf(after.stdout), jailOf(ran.stdout), "the zygote was replaced");
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "fork mode runs concurrent jobs in distinct jails and grows the pool to them",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({ mode: "fork", warm: 1 });
+    try {
+      const batch = async () => {
+        const runs = await Promise.all(
+          [0, 1, 2, 3].map(() => runJob(sandbox, `${printJail}\nimport time\ntime.sleep(0.4)`)),
+        );
+        for (const ran of runs) assertSuccess(ran);
+        return runs.map((ran) => jailOf(ran.stdout));
+      };
+      const first = await batch();
+      assert.equal(new Set(first).size, 4, `jails ${first}`);
+      const second = await batch();
+      assert.deepEqual([...second].sort(), [...first].sort(), "the pool grew past 4");
+      assert.deepEqual(sandbox.stats, { warm: 8, cold: 0 });
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "fork mode moves each job into its own cgroups",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({ mode: "fork", warm: 1 });
+    try {
+      if (sandbox.probe.processLimit !== "cgroup") return;
+      const ran = await runJob(sandbox, "print(open('/proc/self/cgroup').read())");
+      assertSuccess(ran);
+      assert.match(ran.stdout, /^\d+:pids:\/\S*\/job-\d+$/m);
+      if (sandbox.probe.memoryCgroup) assert.match(ran.stdout, /^\d+:memory:\/\S*\/job-\d+$/m);
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "fork mode reports a zygote that dies mid-job as a sandbox error and replaces it",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({ mode: "fork", warm: 1, workDir: dir });
+    try {
+      const running = runJob(sandbox, "import time\nprint('started', flush=True)\ntime.sleep(30)");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The outer bubblewrap names the jail's /net directory; the zygote is its child.
+      const jails = await pidsMentioning(`${dir}/`);
+      assert.equal(jails.length, 1, `jails ${jails}`);
+      const zygote = Number(
+        (await Deno.readTextFile(`/proc/${jails[0]}/task/${jails[0]}/children`)).trim(),
+      );
+      Deno.kill(zygote, "SIGKILL");
+      const ran = await running;
+      assert.equal(ran.result.reason, "sandbox-error", ran.result.detail);
+      assert.match(ran.result.detail, /Zygote died during the job/);
+      assert.equal(ran.stdout, "started\n");
+      await assertStillRuns(sandbox);
+    } finally {
+      await sandbox.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
