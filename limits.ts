@@ -111,11 +111,13 @@ export const peerConnectTimeoutMs = 1_000;
 export const peerRequestTimeoutMs = 10_000;
 
 /**
- * Idle connections kept per peer. Matches the concurrency a server sees
- * from its clients (tens of connections) without holding hundreds of
- * sockets open.
+ * Idle connections kept per peer. One request is in flight per connection,
+ * so this should match the concurrency a server sees from its clients
+ * (tens of connections): fewer, and every burst opens and closes
+ * connections (a TCP handshake and a PEER exchange each). 64 sockets per
+ * peer is cheap for a handful of servers.
  */
-export const peerIdleConnectionsMax = 16;
+export const peerIdleConnectionsMax = 64;
 
 /**
  * Largest job source. A job travels in one frame (JADD, and BADD between

@@ -66,9 +66,11 @@ export async function startCloudObjectStore(
   );
   const preloaded: number[] = [];
   let next = 0;
+  // Each driver is one client as a user would write it: it knows the ring
+  // (GETS) and sends each request straight to the owner of its object.
   const connect = () => {
     const server = ring.servers[next++ % ring.servers.length]!;
-    return Connection.open(server.host, server.port);
+    return ComputeCloud.connect(server.host, server.port, { connections: 1 });
   };
   return {
     label: `cloud, ${options.servers} server${
@@ -76,49 +78,33 @@ export async function startCloudObjectStore(
     }, ${options.replicaCount} cop${options.replicaCount > 1 ? "ies" : "y"}`,
     pids: ring.servers.map((server) => server.process.pid),
     async preload(count, valueBytes) {
-      const connection = await connect();
+      const cloud = await connect();
       try {
         for (let i = 0; i < count; i++) {
-          const reply = await connection.request({
-            command: "ADD",
-            name: `pre-${i}`,
-            data: valueOf(i, valueBytes, "p"),
-          });
-          if (!reply.ok) throw new Error(`ADD failed: ${reply.reason} ${reply.detail}`);
-          preloaded.push(Number.parseInt(reply.fields[0]!, 16));
+          preloaded.push((await cloud.addBytes(`pre-${i}`, valueOf(i, valueBytes, "p"))).hashValue);
         }
       } finally {
-        connection.close();
+        cloud.close();
       }
     },
     async openWriter(valueBytes) {
-      const connection = await connect();
+      const cloud = await connect();
       const tag = crypto.randomUUID().slice(0, 8);
       return {
         async op(i) {
-          const reply = await connection.request({
-            command: "ADD",
-            name: `w-${tag}-${i}`,
-            data: valueOf(i, valueBytes, tag),
-          });
-          if (!reply.ok) throw new Error(`ADD failed: ${reply.reason} ${reply.detail}`);
+          await cloud.addBytes(`w-${tag}-${i}`, valueOf(i, valueBytes, tag));
         },
-        close: () => Promise.resolve(connection.close()),
+        close: () => Promise.resolve(cloud.close()),
       };
     },
     async openReader() {
-      const connection = await connect();
+      const cloud = await connect();
       return {
         async op(i) {
-          const reply = await connection.request({
-            command: "GET",
-            hash: preloaded[i % preloaded.length]!,
-          });
-          if (!reply.ok || reply.fields[0]!.length === 0) {
-            throw new Error(`GET failed: ${JSON.stringify(reply)}`);
-          }
+          const data = await cloud.file(preloaded[i % preloaded.length]!).get();
+          if (data.length === 0) throw new Error("GET returned no data");
         },
-        close: () => Promise.resolve(connection.close()),
+        close: () => Promise.resolve(cloud.close()),
       };
     },
     stop: () => ring.stop(),

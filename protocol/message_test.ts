@@ -343,7 +343,7 @@ Deno.test("parseRequest() rejects wrong field counts", () => {
     "UPD:1",
     "UPD:1:AA==::::::",
     "JADD:j:AA==",
-    "GETJ:x",
+    "GETJ:1:2",
     "HAVJ:",
     "GETS:1",
     "STOP:now",
@@ -630,5 +630,23 @@ Deno.test("capStderr() keeps head and tail within the limit and says truly how m
       },
     ),
     { numRuns: 200 },
+  );
+});
+
+Deno.test("parseRequest() reads GETJ's optional wait and rejects a bad one", () => {
+  assert.deepEqual(parseRequest("GETJ"), { command: "GETJ" });
+  assert.deepEqual(parseRequest("GETJ:250"), { command: "GETJ", waitMs: 250 });
+  assert.equal(encodeRequest({ command: "GETJ", waitMs: 250 }), "GETJ:250");
+  assert.throws(
+    () => parseRequest("GETJ:x"),
+    (error: Error) => error instanceof ProtocolError && error.reason === "number",
+  );
+  assert.throws(
+    () => parseRequest("GETJ:-1"),
+    (error: Error) => error instanceof ProtocolError && error.reason === "number",
+  );
+  assert.throws(
+    () => parseRequest("GETJ:30001"),
+    (error: Error) => error instanceof ProtocolError && error.reason === "number",
   );
 });

@@ -224,7 +224,10 @@ export class Node {
   /** Serves one request; never throws. */
   async handle(request: Request, session: Session): Promise<Reply> {
     try {
-      return await this.#dispatch(request, session);
+      const reply = await this.#dispatch(request, session);
+      // Nothing is acknowledged (or shown to a reader) before it is committed.
+      await this.#store.durable();
+      return reply;
     } catch (error) {
       if (error instanceof ProtocolError) return nack(error.reason, error.message);
       if (error instanceof ManifestError) return nack(error.reason, error.message);

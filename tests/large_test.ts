@@ -294,10 +294,20 @@ Deno.test("a corrupt chunk is detected, and read from an intact copy when one ex
       }
     });
     assert.equal(holders.length, 2);
-    onEveryStore([holders[0]!], "UPDATE objects SET data = ? WHERE hash = ?", flipped(3), first);
+    onEveryStore(
+      [holders[0]!],
+      "UPDATE blobs SET data = ? WHERE id = (SELECT blob FROM objects WHERE hash = ?)",
+      flipped(3),
+      first,
+    );
     assert.deepEqual(await file.get(), data, "one bad copy: the other one is read");
 
-    onEveryStore(cluster.servers, "UPDATE objects SET data = ? WHERE hash = ?", flipped(8), second);
+    onEveryStore(
+      cluster.servers,
+      "UPDATE blobs SET data = ? WHERE id = (SELECT blob FROM objects WHERE hash = ?)",
+      flipped(8),
+      second,
+    );
     const error = await rejection(file.get());
     assert.equal(error.reason, "chunk-corrupt");
     assert.ok(
