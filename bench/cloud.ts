@@ -12,6 +12,7 @@ import { ComputeCloud, type FileObject } from "../client/cloud.ts";
 import { Connection } from "../protocol/connection.ts";
 import type { ObjectStore } from "./object_store.ts";
 import type { ProcessRegistry } from "./procs.ts";
+import { bulkTransfer } from "./bulk.ts";
 import { measureRepair } from "./repair.ts";
 import { BenchRing, startRunner } from "./ring.ts";
 import { type DagPlan, trivialJobSource } from "./workloads.ts";
@@ -132,13 +133,35 @@ export interface BulkRun {
  * Scenario 3. Upload then download `bytes` bytes of generated data through
  * a ring of `servers` servers with `replicaCount` copies, `runs` times.
  */
-export function cloudBulk(
-  _env: CloudEnv,
-  _options: { bytes: number; servers: number; replicaCount: number; runs: number },
+export async function cloudBulk(
+  env: CloudEnv,
+  options: { bytes: number; servers: number; replicaCount: number; runs: number },
 ): Promise<BulkRun[]> {
-  // TODO(cloud): start the ring, stream `bytes` up and down with the client, read
-  // VmHWM of every server and of the client before stopping them.
-  return Promise.reject(new NotImplementedError("cloudBulk"));
+  const runs: BulkRun[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    const tmpDir = `${env.tmpDir}/bulk-${run}`;
+    await Deno.mkdir(tmpDir, { recursive: true });
+    const result = await bulkTransfer({
+      bytes: options.bytes,
+      servers: options.servers,
+      replicaCount: options.replicaCount,
+      jobBytes: 0,
+      procs: env.procs,
+      tmpDir,
+      log: env.log,
+    });
+    runs.push({
+      uploadMBps: result.uploadMBps,
+      downloadMBps: result.downloadMBps,
+      peakRssBytes: result.peakRssBytes,
+    });
+    env.log(
+      `cloud bulk: up ${result.uploadMBps.toFixed(0)} MB/s, down ${
+        result.downloadMBps.toFixed(0)
+      } MB/s`,
+    );
+  }
+  return runs;
 }
 
 /** One run of the jobs scenario. */
