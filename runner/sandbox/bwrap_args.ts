@@ -30,9 +30,9 @@
  *   (0: no file may grow) and RLIMIT_CORE (0) before the interpreter starts.
  * - A zygote jail (fork mode, see `zygote.ts`) differs in two flags only:
  *   `--as-pid-1` makes the interpreter pid 1 of the pid namespace (no
- *   bubblewrap init), and `prlimit` sets only RLIMIT_AS, RLIMIT_FSIZE and
- *   RLIMIT_CORE: RLIMIT_CPU would count the zygote's whole life, and each
- *   forked child sets the CPU and process limits on itself before job code.
+ *   bubblewrap init), and `prlimit` sets every limit but RLIMIT_CPU, which
+ *   would count the zygote's whole life: each forked child inherits the
+ *   others and sets RLIMIT_CPU on itself before job code.
  * - The interpreter runs with `-I` (isolated: no user site, no `PYTHON*`
  *   variables), `-S` (no site import: halves PyPy's start-up), `-B` (no
  *   `.pyc` writes).
@@ -185,7 +185,14 @@ function prlimitArgs(prlimitPath: string, limits: SandboxLimits): string[] {
   ];
 }
 
-/** The zygote's limits: those that hold for its whole life and every child's. */
+/** The zygote's limits: all but RLIMIT_CPU, for its whole life and every child's. */
 function zygotePrlimitArgs(prlimitPath: string, limits: SandboxLimits): string[] {
-  return [prlimitPath, `--as=${limits.memoryBytes}`, "--fsize=0", "--core=0", "--"];
+  return [
+    prlimitPath,
+    `--as=${limits.memoryBytes}`,
+    `--nproc=${limits.processes}`,
+    "--fsize=0",
+    "--core=0",
+    "--",
+  ];
 }

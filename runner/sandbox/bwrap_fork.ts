@@ -18,8 +18,6 @@ import type { BwrapProbe, BwrapSandbox } from "./bwrap.ts";
 import {
   type Base,
   discardJail,
-  emptyDirectory,
-  linkInputs,
   resolveInputs,
   runInJail,
   sandboxError,
@@ -115,9 +113,9 @@ export class BwrapFork implements BwrapSandbox {
     const jail = await this.#take(signal);
     if (jail === "aborted") return killed();
     if (jail instanceof Error) return await this.#runCold(plan.entries, job, signal);
-    if (!(await linkInputs(jail.netDir, plan.entries))) {
-      // Untouched (its child never got a job): back to the pool once /net is empty.
-      this.#track(this.#giveBack(jail));
+    if (!(await jail.link(plan.entries))) {
+      // Untouched (its child never got a job): back to the pool.
+      this.#offer(jail);
       return await this.#runCold(plan.entries, job, signal);
     }
     const attempt = await jail.run(job, { limits: this.limits, signal });
@@ -229,15 +227,6 @@ export class BwrapFork implements BwrapSandbox {
         this.#retire(jail);
       }),
     );
-  }
-
-  async #giveBack(jail: ZygoteJail): Promise<void> {
-    try {
-      await emptyDirectory(jail.netDir);
-      this.#offer(jail);
-    } catch {
-      this.#retire(jail);
-    }
   }
 
   #retire(jail: ZygoteJail): void {

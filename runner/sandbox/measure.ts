@@ -1,19 +1,29 @@
 /**
  * Measures the sandbox backends on this machine (not a test: numbers, no
  * assertions): sandbox creation, a trivial job's round trip from `run()` to
- * result with a cold start and from a warm pool (p50/p99), and trivial jobs
- * per second at a few concurrencies.
+ * result with a cold start and from a warm pool (p50/p99), trivial jobs per
+ * second at a few concurrencies, and a CPU-bound job (a pure-Python loop).
+ * bwrap is measured in both modes (fork and fresh) unless `--mode` picks one.
  *
  *     deno run --allow-all runner/sandbox/measure.ts [--jobs 200] [--only bwrap|pyodide]
+ *         [--mode fork|fresh] [--python /usr/bin/pypy3] [--cpu-runs 3]
  *
  * @module
  */
 
-import { createBwrapSandbox } from "./bwrap.ts";
+import { type BwrapMode, createBwrapSandbox } from "./bwrap.ts";
 import { createPyodideSandbox } from "./pyodide.ts";
 import type { Sandbox } from "./sandbox.ts";
 
 const trivial = "print(1)";
+
+/** About 1-2 s of pure-Python work on one core (PyPy's JIT makes it faster). */
+const cpuBound = [
+  "total = 0",
+  "for i in range(30_000_000):",
+  "    total = (total + i * i) % 1_000_003",
+  "print(total)",
+].join("\n");
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -28,9 +38,14 @@ function summary(label: string, samples: number[]): string {
   } ms  p99 ${f(percentile(sorted, 99))} ms`;
 }
 
-async function runOnce(sandbox: Sandbox, dir: string, id: number): Promise<number> {
+async function runOnce(
+  sandbox: Sandbox,
+  dir: string,
+  id: number,
+  source = trivial,
+): Promise<number> {
   const started = performance.now();
-  const result = await sandbox.run({ source: trivial, inputs: [], stdoutPath: `${dir}/out-${id}` });
+  const result = await sandbox.run({ source, inputs: [], stdoutPath: `${dir}/out-${id}` });
   const elapsed = performance.now() - started;
   if (result.reason !== null) {
     throw new Error(`Trivial job failed: ${result.reason}: ${result.detail}`);
@@ -75,39 +90,72 @@ async function timed<T>(body: () => Promise<T>): Promise<[T, number]> {
   return [value, performance.now() - started];
 }
 
-async function measureBwrap(dir: string, jobs: number): Promise<void> {
-  for (const python of ["/usr/bin/pypy3", "/usr/bin/python3"]) {
-    console.log(`\n== bwrap + ${python}`);
-    const [cold, createMs] = await timed(() => createBwrapSandbox({ python, warm: 0 }));
-    console.log(`sandbox creation (probe)                        ${createMs.toFixed(1)} ms`);
-    try {
-      console.log(
-        summary("cold: jail started per job", await serial(cold, dir, Math.min(jobs, 100), 0)),
-      );
-    } finally {
-      await cold.close();
-    }
-    const warm = await createBwrapSandbox({ python, warm: 4 });
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      console.log(
-        summary(
-          "warm: pool of 4, refilled between jobs",
-          await serial(warm, dir, Math.min(jobs, 100), 60),
-        ),
-      );
-      for (const concurrency of [1, 2, 4, 8]) {
-        const { perSecond, samples } = await throughput(warm, dir, jobs, concurrency);
+interface BwrapPlan {
+  readonly jobs: number;
+  readonly modes: readonly BwrapMode[];
+  readonly pythons: readonly string[];
+  readonly cpuRuns: number;
+}
+
+async function measureBwrap(dir: string, plan: BwrapPlan): Promise<void> {
+  for (const python of plan.pythons) {
+    for (const mode of plan.modes) {
+      console.log(`\n== bwrap ${mode} + ${python}`);
+      if (mode === "fresh") await measureFreshStart(dir, python, plan.jobs);
+      const [sandbox, createMs] = await timed(() => createBwrapSandbox({ python, mode, warm: 4 }));
+      console.log(`${"sandbox creation (probe, pool of 4)".padEnd(46)} ${createMs.toFixed(1)} ms`);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 500));
         console.log(
-          `${summary(`warm pool 4, back to back, ${concurrency} in flight`, samples)}  ${
-            perSecond.toFixed(0)
-          } jobs/s`,
+          summary(
+            "warm: one job at a time, 60 ms apart",
+            await serial(sandbox, dir, Math.min(plan.jobs, 100), 60),
+          ),
         );
+        for (const concurrency of [1, 2, 4, 8]) {
+          // Let the pool grow to the concurrency first (fork mode grows on demand).
+          await throughput(sandbox, dir, 2 * concurrency, concurrency);
+          const { perSecond, samples } = await throughput(sandbox, dir, plan.jobs, concurrency);
+          console.log(
+            `${summary(`back to back, ${concurrency} in flight`, samples)}  ${
+              perSecond.toFixed(0)
+            } jobs/s`,
+          );
+        }
+        const cpu = await serialSource(sandbox, dir, plan.cpuRuns, cpuBound);
+        console.log(summary("CPU-bound job (30M-step Python loop)", cpu));
+      } finally {
+        await sandbox.close();
       }
-    } finally {
-      await warm.close();
     }
   }
+}
+
+/** Fresh mode without a pool: a jail started for each job. */
+async function measureFreshStart(dir: string, python: string, jobs: number): Promise<void> {
+  const [cold, createMs] = await timed(() =>
+    createBwrapSandbox({ python, mode: "fresh", warm: 0 })
+  );
+  console.log(`${"sandbox creation (probe)".padEnd(46)} ${createMs.toFixed(1)} ms`);
+  try {
+    console.log(
+      summary("cold: jail started per job", await serial(cold, dir, Math.min(jobs, 100), 0)),
+    );
+  } finally {
+    await cold.close();
+  }
+}
+
+/** Round trips of `count` runs of `source`, one at a time. */
+async function serialSource(
+  sandbox: Sandbox,
+  dir: string,
+  count: number,
+  source: string,
+): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) samples.push(await runOnce(sandbox, dir, i, source));
+  return samples;
 }
 
 async function measurePyodide(dir: string, jobs: number): Promise<void> {
@@ -135,15 +183,26 @@ async function measurePyodide(dir: string, jobs: number): Promise<void> {
   }
 }
 
+function option(name: string): string | undefined {
+  const at = Deno.args.indexOf(name);
+  return at >= 0 ? Deno.args[at + 1] : undefined;
+}
+
 if (import.meta.main) {
-  const jobsAt = Deno.args.indexOf("--jobs");
-  const jobs = jobsAt >= 0 ? Number(Deno.args[jobsAt + 1]) : 200;
-  const onlyAt = Deno.args.indexOf("--only");
-  const only = onlyAt >= 0 ? Deno.args[onlyAt + 1] : undefined;
+  const jobs = Number(option("--jobs") ?? 200);
+  const only = option("--only");
+  const mode = option("--mode");
+  const python = option("--python");
+  const plan: BwrapPlan = {
+    jobs,
+    modes: mode === undefined ? ["fork", "fresh"] : [mode as BwrapMode],
+    pythons: python === undefined ? ["/usr/bin/pypy3", "/usr/bin/python3"] : [python],
+    cpuRuns: Number(option("--cpu-runs") ?? 3),
+  };
   console.log(`cores: ${navigator.hardwareConcurrency}, trivial job: ${JSON.stringify(trivial)}`);
   const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-measure-" });
   try {
-    if (only !== "pyodide") await measureBwrap(dir, jobs);
+    if (only !== "pyodide") await measureBwrap(dir, plan);
     if (only !== "bwrap") await measurePyodide(dir, jobs);
   } finally {
     await Deno.remove(dir, { recursive: true });

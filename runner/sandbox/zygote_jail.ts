@@ -1,9 +1,13 @@
 /**
  * One fork-mode jail: bubblewrap running a zygote (see `zygote.ts`) as pid 1,
  * with one child forked ahead of time. Runs one job at a time: the job's
- * child is moved into a fresh job cgroup and its pipes opened before the job
- * arrives; after the job the zygote has killed and reaped every process of
- * the jail, and the jail cleans up and prepares the next child.
+ * child is moved into the jail's job cgroups and its pipes opened before the
+ * job arrives; after the job the zygote has killed and reaped every process
+ * of the jail, and the jail checks the cgroups are empty (killing anything
+ * left, as a second line of defence), removes the job's inputs from `/net`
+ * and prepares the next child. The job cgroups are the jail's for its life:
+ * emptied between jobs, they bound one job at a time, and an OOM kill is told
+ * by the growth of their counter.
  *
  * A jail that fails (its zygote died, answered nonsense or too late, or
  * cleanup failed) must be retired by its owner; it is never reused.
@@ -13,9 +17,10 @@
 
 import { bwrapKillGraceMs, bwrapZygoteReplyMs } from "../../limits.ts";
 import { encodeJobFrame } from "./bootstrap.ts";
-import { type Base, emptyDirectory, type Jail, jobResult, spawnJail } from "./bwrap_jail.ts";
+import { type Base, type Jail, jobResult, linkInputs, spawnJail } from "./bwrap_jail.ts";
 import { HeadTailCapture } from "./capture.ts";
 import type { JobCgroup } from "./cgroup.ts";
+import type { NetEntry } from "./net_names.ts";
 import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
 import { type JobExit, superviseStreams } from "./supervise.ts";
 import {
@@ -30,13 +35,12 @@ import {
 /** Bytes of the zygote's own stderr kept for error messages. */
 const diagnosticsBytesMax = 2048;
 
-/** A child forked ahead of time, moved into its cgroups, its pipes open. */
+/** A child forked ahead of time, moved into the job cgroups, its pipes open. */
 interface PreparedChild {
   readonly seq: number;
   readonly stdout: Deno.FsFile;
   readonly stderr: Deno.FsFile;
   readonly source: Deno.FsFile;
-  readonly cgroup: JobCgroup | null;
 }
 
 /** A zygote jail. Start with {@linkcode ZygoteJail.start}. */
@@ -49,10 +53,16 @@ export class ZygoteJail {
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #diagnostics: HeadTailCapture;
   readonly #stderrDone: Promise<void>;
+  /** The cgroups each child joins before its job (null: none writable). */
+  #cgroup: JobCgroup | null = null;
+  /** OOM kills counted in `#cgroup` before the current job. */
+  #oomKills = 0;
   /** The zygote's pid on the host (for `/proc/<pid>/fd/<n>`). */
   #zygotePid = 0;
   #child: PreparedChild | null = null;
-  /** The child whose job ran last, until its cgroup is removed. */
+  /** Top-level names linked into `netDir` for the current job. */
+  readonly #linked = new Set<string>();
+  /** The child whose job ran last, until its files are closed. */
   #used: PreparedChild | null = null;
   #dead = false;
   #retired = false;
@@ -83,7 +93,8 @@ export class ZygoteJail {
     try {
       const ready = await within(zygote.#control.next(), bwrapZygoteReplyMs, "zygote start");
       if (ready?.kind !== "ready") throw new Error(`expected ready, got ${ready?.kind ?? "EOF"}`);
-      zygote.#zygotePid = await childWithNsPid(jail.child.pid, ready.pid);
+      zygote.#zygotePid = childWithNsPid(jail.child.pid, ready.pid);
+      zygote.#cgroup = base.cgroups === null ? null : await base.cgroups.create(base.limits);
       await zygote.#prepare();
       return zygote;
     } catch (error) {
@@ -96,6 +107,18 @@ export class ZygoteJail {
         }`,
       );
     }
+  }
+
+  /**
+   * Hard-links a job's inputs into `/net`. False if one cannot be linked
+   * (another file system): nothing is left linked then.
+   */
+  async link(entries: readonly NetEntry[]): Promise<boolean> {
+    for (const entry of entries) this.#linked.add(entry.segments[0]!);
+    if (await linkInputs(this.netDir, entries)) return true;
+    // Left behind, a link would show in the next job's /net: never reuse the jail then.
+    await this.#unlink().catch(() => this.#killJail());
+    return false;
   }
 
   /** The zygote died or was retired: never run a job here again. */
@@ -134,7 +157,9 @@ export class ZygoteJail {
       kill,
     });
     clearTimeout(escalation);
-    const oomKills = (await child.cgroup?.oomKills()) ?? 0;
+    const oomKillsBefore = this.#oomKills;
+    this.#oomKills = (await this.#cgroup?.oomKills()) ?? 0;
+    const oomKills = this.#oomKills - oomKillsBefore;
     return {
       result: jobResult(seen, oomKills, options.limits),
       deliveryFailed: seen.deliveryFailed && seen.stdoutBytes === 0,
@@ -142,19 +167,16 @@ export class ZygoteJail {
   }
 
   /**
-   * After a job: removes its cgroups and its inputs from `/net`, then waits
-   * for the next child and prepares it. Throws `Error` if any step fails (the
-   * jail must then be retired).
+   * After a job: checks its cgroups are empty (killing what is left), removes
+   * its inputs from `/net`, then waits for the next child and prepares it.
+   * Throws `Error` if any step fails (the jail must then be retired).
    */
   async recycle(): Promise<void> {
     if (this.#dead) throw new Error("Cannot recycle jail: the zygote is gone");
-    const used = this.#used;
+    if (this.#used !== null) closeFiles(this.#used);
     this.#used = null;
-    if (used !== null) {
-      closeFiles(used);
-      await used.cgroup?.remove();
-    }
-    await emptyDirectory(this.netDir);
+    await this.#cgroup?.empty();
+    await this.#unlink();
     await this.#prepare();
   }
 
@@ -167,46 +189,51 @@ export class ZygoteJail {
     await this.#stdin.abort().catch(() => {});
     await this.#jail.stdout.cancel().catch(() => {});
     await this.#jail.child.status;
-    for (const child of [this.#child, this.#used]) {
-      if (child === null) continue;
-      closeFiles(child);
-      await child.cgroup?.remove().catch(() => {});
-    }
+    for (const child of [this.#child, this.#used]) if (child !== null) closeFiles(child);
     this.#child = this.#used = null;
+    await this.#cgroup?.remove().catch(() => {});
     await Deno.remove(this.netDir, { recursive: true }).catch(() => {});
   }
 
-  /** Reads the next child's announcement, moves it into its cgroups, opens its pipes. */
+  /** Removes what {@linkcode link} linked. Throws `Error` if it cannot. */
+  async #unlink(): Promise<void> {
+    for (const name of this.#linked) {
+      await Deno.remove(`${this.netDir}/${name}`, { recursive: true }).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
+    this.#linked.clear();
+  }
+
+  /** Reads the next child's announcement, moves it into the job cgroups, opens its pipes. */
   async #prepare(): Promise<void> {
     const message = await within(this.#control.next(), bwrapZygoteReplyMs, "zygote fork");
     if (message?.kind !== "child") {
       throw new Error(`Cannot prepare child: expected a child, got ${message?.kind ?? "EOF"}`);
     }
-    const cgroup = this.#base.cgroups === null
-      ? null
-      : await this.#base.cgroups.create(this.#base.limits);
     const opened: Deno.FsFile[] = [];
     try {
-      if (cgroup !== null) {
+      if (this.#cgroup !== null) {
         // Before the job exists: the child waits for its source until then.
-        const hostPid = await childWithNsPid(this.#zygotePid, message.pid);
-        for (const file of cgroup.procsFiles) await Deno.writeTextFile(file, String(hostPid));
+        const hostPid = childWithNsPid(this.#zygotePid, message.pid);
+        for (const file of this.#cgroup.procsFiles) {
+          Deno.writeTextFileSync(file, String(hostPid));
+        }
       }
-      const open = async (fd: number, options: Deno.OpenOptions) => {
-        const file = await Deno.open(`/proc/${this.#zygotePid}/fd/${fd}`, options);
+      // Opening a pipe through /proc never blocks: synchronous is cheapest.
+      const open = (fd: number, options: Deno.OpenOptions) => {
+        const file = Deno.openSync(`/proc/${this.#zygotePid}/fd/${fd}`, options);
         opened.push(file);
         return file;
       };
       this.#child = {
         seq: message.seq,
-        stdout: await open(message.stdoutFd, { read: true }),
-        stderr: await open(message.stderrFd, { read: true }),
-        source: await open(message.sourceFd, { write: true }),
-        cgroup,
+        stdout: open(message.stdoutFd, { read: true }),
+        stderr: open(message.stderrFd, { read: true }),
+        source: open(message.sourceFd, { write: true }),
       };
     } catch (error) {
       for (const file of opened) closeQuietly(file);
-      await cgroup?.remove().catch(() => {});
       throw error;
     }
   }
@@ -249,11 +276,19 @@ export class ZygoteJail {
   }
 }
 
+/**
+ * The largest frame written to a fresh source pipe synchronously: a pipe holds
+ * at least one page even when the user's pipe buffer quota is spent, so this
+ * much never blocks (and saves a trip through the blocking thread pool).
+ */
+const syncFrameBytesMax = 4096;
+
 /** Writes the job frame into the child's source pipe; false if the child is gone. */
 async function deliver(file: Deno.FsFile, source: string, signal: AbortSignal): Promise<boolean> {
   try {
     if (signal.aborted) return false;
     const frame = encodeJobFrame(source);
+    if (frame.length <= syncFrameBytesMax) return file.writeSync(frame) === frame.length;
     for (let offset = 0; offset < frame.length;) {
       offset += await file.write(frame.subarray(offset));
     }
@@ -297,13 +332,20 @@ class ControlLines {
 /**
  * The host pid of the child of host process `parent` whose pid in its own
  * (innermost) pid namespace is `nsPid`. Throws `Error` if there is none.
+ * Synchronous: procfs never waits on a disk.
  */
-async function childWithNsPid(parent: number, nsPid: number): Promise<number> {
-  const children = parseChildren(
-    await Deno.readTextFile(`/proc/${parent}/task/${parent}/children`),
-  );
+function childWithNsPid(parent: number, nsPid: number): number {
+  const children = parseChildren(Deno.readTextFileSync(`/proc/${parent}/task/${parent}/children`));
+  // A zygote has one child between jobs, its bubblewrap one child: no need to check.
+  if (children.length === 1) return children[0]!;
   for (const pid of children) {
-    const nsPids = parseNsPids(await Deno.readTextFile(`/proc/${pid}/status`).catch(() => ""));
+    let status = "";
+    try {
+      status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    } catch {
+      continue; // Gone.
+    }
+    const nsPids = parseNsPids(status);
     if (nsPids.length >= 2 && nsPids.at(-1) === nsPid) return pid;
   }
   throw new Error(`Cannot find process: no child of ${parent} is pid ${nsPid} in its namespace`);
