@@ -1,6 +1,7 @@
 /**
  * A 200-job dataflow graph on a five-server ring with two real runners,
- * one server killed with SIGKILL while jobs run: every job completes, each
+ * the server one of them is attached to killed with SIGKILL while jobs run
+ * (that runner carries on through another server): every job completes, each
  * output is written once (every copy identical, and what dependents read
  * is what is stored), and every object is back to two copies.
  */
@@ -63,7 +64,7 @@ Deno.test({
     );
     const runners = [
       startRunner(cluster.servers[0]!, ["--jobs", "2"]),
-      startRunner(cluster.servers[3]!, ["--jobs", "2"]),
+      startRunner(cluster.servers[2]!, ["--jobs", "2"]),
     ];
     try {
       const layers: { job: FileObject; out: FileObject; inputs: FileObject[] }[][] = [];
@@ -113,6 +114,13 @@ Deno.test({
         );
       }
 
+      for (const runner of runners) {
+        const exited = await Promise.race([
+          runner.status.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 100)),
+        ]);
+        assert.equal(exited, false, "both runners are still running (one through another server)");
+      }
       const live = cluster.live;
       const stored = new Map<number, string>();
       for (const { out } of all) {
