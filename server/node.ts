@@ -70,7 +70,8 @@ import {
   type StoredObject,
   versionOf,
 } from "./objects.ts";
-import { PeerPool } from "./peers.ts";
+import { PeerPool, type PeerTransport } from "./peers.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { defaultSalts, memberId, type Ring } from "./ring.ts";
 import type { Store } from "./store.ts";
 
@@ -89,6 +90,10 @@ export interface NodeOptions {
   readonly join?: { readonly host: string; readonly port: number };
   readonly heartbeatMs?: number;
   readonly now?: () => number;
+  /** Time and timers; the system clock by default. */
+  readonly clock?: Clock;
+  /** How peers are reached; TCP connections (a {@linkcode PeerPool}) by default. */
+  readonly transport?: PeerTransport;
   readonly log?: (message: string) => void;
 }
 
@@ -113,7 +118,8 @@ export class Node {
   readonly id: string;
   readonly #options: NodeOptions;
   readonly #store: Store;
-  readonly #peers: PeerPool;
+  readonly #peers: PeerTransport;
+  readonly #clock: Clock;
   readonly #now: () => number;
   readonly #log: (message: string) => void;
   #members = new Map<string, Member>();
@@ -126,7 +132,7 @@ export class Node {
   readonly #completing = new Set<number>();
   /** GETJ long polls waiting for a job to become ready. */
   readonly #jobWaiters = new Set<() => void>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #timers = new Set<number>();
   readonly #suspects = new Map<string, number>();
   #reconciling = true;
   #repairing = false;
@@ -141,8 +147,9 @@ export class Node {
     this.#options = options;
     this.id = memberId(options.host, options.port);
     this.#store = options.store;
-    this.#peers = new PeerPool({ host: options.host, port: options.port });
-    this.#now = options.now ?? Date.now;
+    this.#peers = options.transport ?? new PeerPool({ host: options.host, port: options.port });
+    this.#clock = options.clock ?? systemClock;
+    this.#now = options.now ?? (() => this.#clock.now());
     this.#log = options.log ?? (() => {});
     this.#ring = ringOf(this.#members);
   }
@@ -174,7 +181,7 @@ export class Node {
   /** Stops the loops and closes peer connections; the store stays open. */
   stop(): void {
     this.#stopped = true;
-    for (const timer of this.#timers) clearInterval(timer);
+    for (const timer of this.#timers) this.#clock.clearTimer(timer);
     this.#timers.clear();
     this.#peers.close();
     for (const waiters of this.#waiters.values()) for (const wake of waiters) wake();
@@ -183,7 +190,7 @@ export class Node {
 
   #every(ms: number, work: () => Promise<void> | void): void {
     let busy = false;
-    const timer = setInterval(async () => {
+    const timer = this.#clock.setInterval(async () => {
       if (busy || this.#stopped) return;
       busy = true;
       try {
@@ -614,12 +621,12 @@ export class Node {
     return new Promise((resolve) => {
       const waiters = this.#waiters.get(hash) ?? new Set();
       const wake = () => {
-        clearTimeout(timer);
+        this.#clock.clearTimer(timer);
         waiters.delete(wake);
         if (waiters.size === 0) this.#waiters.delete(hash);
         resolve();
       };
-      const timer = setTimeout(wake, ms);
+      const timer = this.#clock.setTimeout(wake, ms);
       waiters.add(wake);
       this.#waiters.set(hash, waiters);
     });
@@ -732,11 +739,11 @@ export class Node {
   #jobsChanged(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
-        clearTimeout(timer);
+        this.#clock.clearTimer(timer);
         this.#jobWaiters.delete(wake);
         resolve();
       };
-      const timer = setTimeout(wake, ms);
+      const timer = this.#clock.setTimeout(wake, ms);
       this.#jobWaiters.add(wake);
     });
   }
@@ -973,7 +980,7 @@ export class Node {
 
   #scheduleRepair(): void {
     if (this.#stopped) return;
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);
       void this.#repair().catch((error) => this.#log(`repair failed: ${(error as Error).message}`));
     }, 50);

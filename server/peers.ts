@@ -16,8 +16,25 @@ export function splitId(id: string): { host: string; port: number } {
   return { host: id.slice(0, colon), port: Number(id.slice(colon + 1)) };
 }
 
+/**
+ * How a server reaches its peers. {@linkcode PeerPool} is the TCP one; the
+ * simulation (tests/sim.ts) passes an in-memory network.
+ */
+export interface PeerTransport {
+  /**
+   * Sends a request to a peer (by `host:port`) and returns its reply.
+   *
+   * @throws {ConnectionError} when the peer cannot be reached or fails.
+   */
+  request(id: string, request: Request, timeoutMs?: number): Promise<Reply>;
+  /** Drops what is kept for one peer (it died or left). */
+  forget(id: string): void;
+  /** Closes every connection; later requests fail. */
+  close(): void;
+}
+
 /** A pool of connections to peers, keyed by `host:port`. */
-export class PeerPool {
+export class PeerPool implements PeerTransport {
   readonly #self: { host: string; port: number };
   readonly #idle = new Map<string, Connection[]>();
   #closed = false;
