@@ -17,13 +17,20 @@ import type { Sandbox } from "./sandbox.ts";
 
 const trivial = "print(1)";
 
-/** About 1-2 s of pure-Python work on one core (PyPy's JIT makes it faster). */
-const cpuBound = [
-  "total = 0",
-  "for i in range(30_000_000):",
-  "    total = (total + i * i) % 1_000_003",
-  "print(total)",
-].join("\n");
+/** A pure-Python loop of `steps` steps: 1-2 s on one core with the steps below. */
+function cpuBound(steps: number): string {
+  return [
+    "total = 0",
+    `for i in range(${steps}):`,
+    "    total = (total + i * i) % 1_000_003",
+    "print(total)",
+  ].join("\n");
+}
+
+/** Loop steps for about 1-2 s: PyPy's JIT runs the loop about ten times faster. */
+function cpuBoundSteps(python: string): number {
+  return python.includes("pypy") ? 300_000_000 : 30_000_000;
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -122,8 +129,9 @@ async function measureBwrap(dir: string, plan: BwrapPlan): Promise<void> {
             } jobs/s`,
           );
         }
-        const cpu = await serialSource(sandbox, dir, plan.cpuRuns, cpuBound);
-        console.log(summary("CPU-bound job (30M-step Python loop)", cpu));
+        const steps = cpuBoundSteps(python);
+        const cpu = await serialSource(sandbox, dir, plan.cpuRuns, cpuBound(steps));
+        console.log(summary(`CPU-bound job (${steps / 1e6}M-step Python loop)`, cpu));
       } finally {
         await sandbox.close();
       }

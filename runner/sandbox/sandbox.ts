@@ -24,7 +24,8 @@
  * - Standard input is empty. There is no network.
  *
  * Every {@linkcode Sandbox.run} call runs in a fresh interpreter that ran no
- * other job: a job never sees a previous job's state.
+ * other job (a new one, or a new fork of one that never runs jobs itself): a
+ * job never sees a previous job's state.
  *
  * @module
  */
@@ -149,8 +150,9 @@ export type SandboxKind = "bwrap" | "pyodide";
 
 /**
  * A Python sandbox. `run` may be called concurrently; each call runs one job
- * in a fresh interpreter (a backend may start interpreters ahead of time, but
- * never gives one interpreter two jobs). `run` does not throw for anything a
+ * in a fresh interpreter (a backend may start interpreters ahead of time, or
+ * fork them from one that runs no jobs, but never gives one interpreter two
+ * jobs). `run` does not throw for anything a
  * job does; a broken sandbox gives reason `"sandbox-error"`.
  */
 export interface Sandbox {
