@@ -84,6 +84,13 @@ export const requestTimeoutMs = 30_000;
 export const ringSaltsMax = 256;
 
 /**
+ * Most positions of a whole ring: GETS lists them all in one reply frame,
+ * about 25 bytes each. A server whose joining would pass this refuses to
+ * start (with fewer `--vnodes` it fits).
+ */
+export const ringPositionsMax = 2_500;
+
+/**
  * Longest failure detail kept with a job (UTF-8 bytes): one line for
  * people, e.g. the exception message. Longer details are cut. It travels in
  * the job's metadata, which must fit one frame with stderr and the source.

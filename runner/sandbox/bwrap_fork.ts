@@ -211,8 +211,13 @@ export class BwrapFork implements BwrapSandbox {
   async #startJail(): Promise<ZygoteJail> {
     const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
     await Deno.mkdir(netDir, { mode: 0o755 });
-    // From here the jail owns netDir (retiring it, or a failed start, removes it).
-    return await ZygoteJail.start(this.#base, this.#zygoteProgram, netDir);
+    try {
+      // The jail owns netDir: retiring it removes it.
+      return await ZygoteJail.start(this.#base, this.#zygoteProgram, netDir);
+    } catch (error) {
+      await Deno.remove(netDir, { recursive: true }).catch(() => {});
+      throw error;
+    }
   }
 
   /** After a job: clean up and prepare the jail in the background, then offer it. */

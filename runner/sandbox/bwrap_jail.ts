@@ -66,7 +66,7 @@ export async function spawnJail(
   options: { net: NetSource; netDir: string | null; zygote?: boolean },
 ): Promise<Jail> {
   const zygote = options.zygote === true;
-  const cgroup = base.cgroups === null || zygote ? null : await base.cgroups.create(base.limits);
+  const cgroup = base.cgroups === null || zygote ? null : base.cgroups.create(base.limits);
   const filter = base.seccompPath;
   const argv = bwrapArgv({
     ...base,
@@ -121,7 +121,7 @@ export async function runInJail(
     signal: options.signal,
     kill: () => jail.child.kill("SIGKILL"),
   });
-  const oomKills = (await jail.cgroup?.oomKills()) ?? 0;
+  const oomKills = jail.cgroup?.oomKills() ?? 0;
   const result = jobResult(seen, oomKills, options.limits);
   return { result, deliveryFailed: seen.deliveryFailed && seen.stdoutBytes === 0 };
 }

@@ -39,7 +39,7 @@ export class JobCgroup {
   }
 
   /** How often the OOM killer acted in the memory cgroup (0 without one). */
-  async oomKills(): Promise<number> {
+  oomKills(): number {
     if (this.#memoryDir === null) return 0;
     try {
       return parseOomKills(Deno.readTextFileSync(`${this.#memoryDir}/memory.oom_control`));
@@ -55,7 +55,7 @@ export class JobCgroup {
    */
   async empty(): Promise<void> {
     const deadline = Date.now() + removeWaitMs;
-    while (await killAll(this.#pidsDir) > 0) {
+    while (killAll(this.#pidsDir) > 0) {
       if (Date.now() > deadline) {
         throw new Error(`Cannot empty cgroup ${this.#pidsDir}: processes left after SIGKILL`);
       }
@@ -69,7 +69,7 @@ export class JobCgroup {
     for (const dir of [this.#pidsDir, this.#memoryDir]) {
       if (dir === null) continue;
       while (true) {
-        await killAll(dir);
+        killAll(dir);
         try {
           await Deno.remove(dir);
           break;
@@ -84,7 +84,7 @@ export class JobCgroup {
 }
 
 /** SIGKILLs the processes listed in `dir`'s `cgroup.procs`; returns how many were listed. */
-async function killAll(dir: string): Promise<number> {
+function killAll(dir: string): number {
   let text = "";
   try {
     text = Deno.readTextFileSync(`${dir}/cgroup.procs`);
@@ -144,8 +144,8 @@ export class CgroupParent {
     return this.#memoryDir !== null;
   }
 
-  /** Creates a job cgroup with its process and memory limits. */
-  async create(limits: { processes: number; memoryBytes: number }): Promise<JobCgroup> {
+  /** Creates a job cgroup with its process and memory limits. Throws if cgroupfs refuses. */
+  create(limits: { processes: number; memoryBytes: number }): JobCgroup {
     const name = `job-${this.#next++}`;
     const pidsDir = `${this.#pidsDir}/${name}`;
     Deno.mkdirSync(pidsDir);

@@ -59,6 +59,8 @@ export class ZygoteJail {
   #oomKills = 0;
   /** The zygote's pid on the host (for `/proc/<pid>/fd/<n>`). */
   #zygotePid = 0;
+  /** The zygote's start time (`/proc/<pid>/stat`), to tell it from a process reusing its pid. */
+  #zygoteStart = "";
   #child: PreparedChild | null = null;
   /** Top-level names linked into `netDir` for the current job. */
   readonly #linked = new Set<string>();
@@ -94,7 +96,8 @@ export class ZygoteJail {
       const ready = await within(zygote.#control.next(), bwrapZygoteReplyMs, "zygote start");
       if (ready?.kind !== "ready") throw new Error(`expected ready, got ${ready?.kind ?? "EOF"}`);
       zygote.#zygotePid = childWithNsPid(jail.child.pid, ready.pid);
-      zygote.#cgroup = base.cgroups === null ? null : await base.cgroups.create(base.limits);
+      zygote.#zygoteStart = startTime(zygote.#zygotePid);
+      zygote.#cgroup = base.cgroups === null ? null : base.cgroups.create(base.limits);
       await zygote.#prepare();
       return zygote;
     } catch (error) {
@@ -157,8 +160,9 @@ export class ZygoteJail {
       kill,
     });
     clearTimeout(escalation);
+    // The counter only grows; a failed read (0) must not lower the baseline.
     const oomKillsBefore = this.#oomKills;
-    this.#oomKills = (await this.#cgroup?.oomKills()) ?? 0;
+    this.#oomKills = Math.max(oomKillsBefore, this.#cgroup?.oomKills() ?? 0);
     const oomKills = this.#oomKills - oomKillsBefore;
     return {
       result: jobResult(seen, oomKills, options.limits),
@@ -213,6 +217,7 @@ export class ZygoteJail {
     }
     const opened: Deno.FsFile[] = [];
     try {
+      this.#checkZygote();
       if (this.#cgroup !== null) {
         // Before the job exists: the child waits for its source until then.
         const hostPid = childWithNsPid(this.#zygotePid, message.pid);
@@ -232,9 +237,19 @@ export class ZygoteJail {
         stderr: open(message.stderrFd, { read: true }),
         source: open(message.sourceFd, { write: true }),
       };
+      // Had the zygote died and its pid been reused, these would be another process's pipes.
+      this.#checkZygote();
     } catch (error) {
+      this.#child = null;
       for (const file of opened) closeQuietly(file);
       throw error;
+    }
+  }
+
+  /** Throws `Error` if the zygote's pid no longer names the zygote. */
+  #checkZygote(): void {
+    if (this.#dead || startTime(this.#zygotePid) !== this.#zygoteStart) {
+      throw new Error("Cannot prepare child: the zygote is gone");
     }
   }
 
@@ -336,8 +351,6 @@ class ControlLines {
  */
 function childWithNsPid(parent: number, nsPid: number): number {
   const children = parseChildren(Deno.readTextFileSync(`/proc/${parent}/task/${parent}/children`));
-  // A zygote has one child between jobs, its bubblewrap one child: no need to check.
-  if (children.length === 1) return children[0]!;
   for (const pid of children) {
     let status = "";
     try {
@@ -349,6 +362,17 @@ function childWithNsPid(parent: number, nsPid: number): number {
     if (nsPids.length >= 2 && nsPids.at(-1) === nsPid) return pid;
   }
   throw new Error(`Cannot find process: no child of ${parent} is pid ${nsPid} in its namespace`);
+}
+
+/** Field 22 of `/proc/<pid>/stat` (start time in clock ticks), or "" if there is no such process. */
+function startTime(pid: number): string {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+  } catch {
+    return "";
+  }
 }
 
 async function collect(stream: ReadableStream<Uint8Array>, into: HeadTailCapture): Promise<void> {
