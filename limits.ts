@@ -259,7 +259,8 @@ export const bwrapWarmCount = 4;
  * bubblewrap fork-mode jails (one zygote each) started with the sandbox. The
  * pool then grows to the number of jobs run at once, so this only hides the
  * ~100 ms start of a zygote from the first jobs: 2 covers a 2-core runner's
- * default `--jobs`. An idle zygote holds one interpreter (~30 MiB with PyPy).
+ * default `--jobs`. An idle jail (its zygote and the child forked ahead) holds
+ * ~55 MiB (PSS) with PyPy, ~10 MiB with CPython.
  */
 export const bwrapForkWarmCount = 2;
 

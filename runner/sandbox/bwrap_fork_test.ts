@@ -204,3 +204,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "fork mode delivers a source larger than a pipe holds, and stops an aborted job at once",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({ mode: "fork", warm: 1 });
+    try {
+      const big = await runJob(sandbox, `x = '${"é".repeat(100_000)}'\nprint(len(x))`);
+      assertSuccess(big);
+      assert.equal(big.stdout, "100000\n");
+      const aborted = await runJob(sandbox, "print('ran')", { signal: AbortSignal.abort() });
+      assert.equal(aborted.result.reason, "killed");
+      assert.equal(aborted.stdout, "");
+      await assertStillRuns(sandbox);
+    } finally {
+      await sandbox.close();
+    }
+  },
+});
