@@ -23,14 +23,20 @@ export interface SuperviseOptions
   readonly stdin: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 
+/** What supervision needs of a stream reader (a `ReadableStreamDefaultReader` will do). */
+export interface ChunkReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(): Promise<void>;
+}
+
 /** What to supervise, whatever runs the job. */
 export interface SuperviseStreamsOptions {
   /** Reader of the job's stdout (the caller may already have read a prefix). */
-  readonly stdout: ReadableStreamDefaultReader<Uint8Array>;
+  readonly stdout: ChunkReader;
   /** Stdout bytes the caller read past its own prefix: the job's first bytes. */
   readonly stdoutHead?: Uint8Array;
   /** Reader of the job's stderr. */
-  readonly stderr: ReadableStreamDefaultReader<Uint8Array>;
+  readonly stderr: ChunkReader;
   /** Hands the job over; resolves false if that failed (the runner of the job was gone). */
   readonly deliver: () => Promise<boolean>;
   /** Resolves when the job has ended and all its processes are gone. Never rejects. */
@@ -196,7 +202,7 @@ async function pumpStdout(
 }
 
 async function pumpStderr(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ChunkReader,
   capture: HeadTailCapture,
 ): Promise<void> {
   try {
@@ -210,7 +216,7 @@ async function pumpStderr(
   }
 }
 
-async function discard(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+async function discard(reader: ChunkReader): Promise<void> {
   try {
     while (!(await reader.read()).done) {
       // Dropped.
