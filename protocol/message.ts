@@ -9,6 +9,7 @@
 import { formatHash, parseHash } from "./hash.ts";
 import { decodeManifest, ManifestError } from "./manifest.ts";
 import {
+  detailBytesMax,
   haveEntriesMax,
   jobInputsMax,
   jobWaitMsMax,
@@ -515,7 +516,7 @@ function parseUpdate(fields: string[]): Request {
     ...(stderr === undefined ? {} : { stderr: optionalBytes(stderr, "stderr")! }),
     ...(exitCode === undefined || exitCode === ""
       ? {}
-      : { exitCode: integerField(exitCode, "exit status", 2 ** 31, -(2 ** 31)) }),
+      : { exitCode: integerField(exitCode, "exit status", 2 ** 31 - 1, -(2 ** 31)) }),
     ...(reason === undefined || reason === "" ? {} : { reason }),
     ...(detail === undefined || detail === ""
       ? {}
@@ -615,6 +616,21 @@ export function parseReply(text: string): Reply {
     "reply",
     `Invalid reply: expected ACK or NACK (got "${text.slice(0, 40)}")`,
   );
+}
+
+/**
+ * Keeps a failure detail (one line for people) within `detailBytesMax`
+ * UTF-8 bytes, an ellipsis included, with control characters as spaces, so
+ * that it stays one line and its JSON form is at most twice its length.
+ */
+export function capDetail(text: string, max = detailBytesMax): string {
+  // deno-lint-ignore no-control-regex
+  const line = text.replace(/[\u0000-\u001f\u007f]/g, " ");
+  const bytes = encoder.encode(line);
+  if (bytes.length <= max) return line;
+  const ellipsis = "…";
+  const kept = new TextDecoder().decode(bytes.subarray(0, max - encoder.encode(ellipsis).length));
+  return kept.replace(/\uFFFD$/, "") + ellipsis;
 }
 
 /**

@@ -26,7 +26,8 @@ import type { FailureReason, Sandbox, SandboxResult } from "./sandbox/sandbox.ts
 
 /** How a job ended: what the sandbox says, or `input-error` when an input could not be read. */
 type JobResult = Omit<SandboxResult, "reason"> & {
-  readonly reason: FailureReason | "input-error" | null;
+  /** `unreachable`: the inputs could not be fetched now (the job is given back, not failed). */
+  readonly reason: FailureReason | "input-error" | "unreachable" | null;
 };
 
 /** Options of {@linkcode runJobs}. */
@@ -127,9 +128,9 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     } catch (error) {
       // An input that is gone or damaged fails the job; a server that does
       // not answer is a passing trouble (the job is given back).
-      return error instanceof CloudError
+      return error instanceof CloudError && permanentInputErrors.has(error.reason)
         ? inputError(`cannot read an input: ${error.message}`)
-        : sandboxError(`cannot fetch the inputs: ${(error as Error).message}`);
+        : unreachable(`cannot fetch the inputs: ${(error as Error).message}`);
     }
   }
 
@@ -143,6 +144,11 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (result.reason === "killed" && options.signal?.aborted) {
+      await giveBack(job);
+      return "returned";
+    }
+    if (result.reason === "unreachable") {
+      log(`job ${job.hash}: ${result.detail}; giving it back`);
       await giveBack(job);
       return "returned";
     }
@@ -233,6 +239,26 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
 /** True when the request fits in one frame. */
 function fits(request: Request): boolean {
   return encodeRequest(request).length <= framePayloadBytesMax;
+}
+
+/** Input errors that fetching again cannot mend: the job fails. */
+const permanentInputErrors = new Set([
+  "not-found",
+  "failed",
+  "chunk-missing",
+  "chunk-corrupt",
+  "corrupt",
+]);
+
+function unreachable(detail: string): JobResult {
+  return {
+    exitCode: null,
+    reason: "unreachable",
+    detail,
+    stdoutBytes: 0,
+    stderr: new Uint8Array(0),
+    wallMs: 0,
+  };
 }
 
 function inputError(detail: string): JobResult {

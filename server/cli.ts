@@ -93,6 +93,16 @@ export function serverCommand(): Command {
         const dataDir = options.data ?? defaultDataDir(localPort);
         await Deno.permissions.revoke({ name: "run" });
         await Deno.permissions.revoke({ name: "ffi" });
+        // A bug in a background task must not take the server down with every
+        // client's connection: log it and keep serving.
+        globalThis.addEventListener("unhandledrejection", (event) => {
+          event.preventDefault();
+          console.error(
+            `${new Date().toISOString()} unexpected error (kept serving): ${
+              event.reason?.stack ?? event.reason
+            }`,
+          );
+        });
         const log = options.quiet
           ? () => {}
           : (message: string) => console.error(`${new Date().toISOString()} ${message}`);

@@ -7,7 +7,7 @@
  */
 
 import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
-import { ProtocolError, type Request } from "../protocol/message.ts";
+import { ProtocolError, type Request, validateName } from "../protocol/message.ts";
 import { fileIdentity } from "../protocol/digest.ts";
 import { isTerminal, type ObjectMeta, type StoredObject } from "./objects.ts";
 
@@ -51,6 +51,7 @@ export function toPullFields(object: StoredObject, metaOnly: boolean): string[] 
 export function fromBadd(
   badd: { name: string; salt: number; complete: boolean; metadata: string; data: Uint8Array },
 ): StoredObject {
+  validateName(badd.name);
   const hash = objectHash(badd.name, badd.salt);
   if (badd.metadata === "") {
     return {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { capDetail } from "../protocol/message.ts";
 import type { FileState, JobMeta } from "./objects.ts";
 
 /** What is known of one input of a job. */
@@ -30,9 +31,10 @@ export function readinessOf(inputs: readonly InputStatus[]): Readiness {
     if (input.state === "failed") {
       return {
         kind: "failed",
-        detail: `input ${input.name} (${hex(input.hash)}) failed${
-          input.error ? `: ${input.error}` : ""
-        }`,
+        // Capped: along a chain of failures each detail quotes the one before.
+        detail: capDetail(
+          `input ${input.name} (${hex(input.hash)}) failed${input.error ? `: ${input.error}` : ""}`,
+        ),
       };
     }
     if (input.state !== "complete") waiting = true;
@@ -132,7 +134,14 @@ export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
 /** Fails a job because of an input (cascade). Null when already finished. */
 export function failJob(job: JobMeta, reason: string, detail: string): JobMeta | null {
   if (isFinished(job)) return null;
-  return { ...job, state: "failed", reason, detail, exitCode: null, leaseUntilMs: 0 };
+  return {
+    ...job,
+    state: "failed",
+    reason,
+    detail: capDetail(detail),
+    exitCode: null,
+    leaseUntilMs: 0,
+  };
 }
 
 /** Marks a waiting job ready. Null when it is not waiting. */

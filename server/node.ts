@@ -12,6 +12,7 @@ import { fileIdentity, jobIdentity, outputIdentity, saltOf } from "../protocol/d
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import {
   ack,
+  capDetail,
   capStderr,
   encodeReply,
   encodeRequest,
@@ -36,6 +37,7 @@ import {
   readinessSweepMs,
   repairConcurrency,
   repairIntervalMs,
+  ringPositionsMax,
   saltProbesMax,
   sourceBytesMax,
   stderrBytesMax,
@@ -186,6 +188,11 @@ export class Node {
     this.#peers.close();
     for (const waiters of this.#waiters.values()) for (const wake of waiters) wake();
     this.#wakeJobWaiters();
+  }
+
+  /** Runs `work` without waiting for it; a failure is logged, never an unhandled rejection. */
+  #background(work: Promise<unknown>, what: string): void {
+    work.catch((error) => this.#log(`${what} failed: ${(error as Error).message}`));
   }
 
   #every(ms: number, work: () => Promise<void> | void): void {
@@ -829,7 +836,7 @@ export class Node {
         const readiness = this.#localReadiness(job);
         if (readiness.kind === "waiting") continue;
         if (readiness.kind === "failed") {
-          void this.#failForInput(hash, readiness.detail);
+          this.#background(this.#failForInput(hash, readiness.detail), `failing job ${hex(hash)}`);
           continue;
         }
         job = markReady(job)!;
@@ -845,7 +852,7 @@ export class Node {
       const next = { ...object, meta: leased };
       this.#apply(next);
       if (leased.state === "failed") {
-        void this.#replicateFinished(next, null);
+        this.#background(this.#replicateFinished(next, null), `failing lost job ${hex(hash)}`);
         continue;
       }
       try {
@@ -911,7 +918,7 @@ export class Node {
       stderr: capStderr(request.stderr ?? empty).toBase64(),
       exitCode: request.exitCode ?? null,
       reason: request.reason ?? null,
-      detail: capText(request.detail ?? "", detailBytesMax),
+      detail: capDetail(request.detail ?? ""),
     });
     if (!finished) return ack();
     this.#completing.add(request.hash);
@@ -1105,6 +1112,12 @@ export class Node {
       throw new Error(`Cannot join the ring: none of ${[...seeds].join(", ")} answers`);
     }
     for (const id of this.#alivePeers()) if (!reached.has(id)) this.#declareDead(id);
+    const positions = this.#ring.positions.length;
+    if (positions > ringPositionsMax) {
+      throw new Error(
+        `Cannot join the ring: it would have ${positions} positions, more than the ${ringPositionsMax} a GETS reply can list; start this server with fewer --vnodes`,
+      );
+    }
     const self = this.#members.get(this.id)!;
     const announce = self.salts.map((salt) => ({ host: self.host, port: self.port, salt }));
     await Promise.all(
@@ -1305,10 +1318,12 @@ function recordTooLarge(job: StoredObject): string | null {
     meta: {
       ...meta,
       state: "failed",
-      attempt: jobLostMax + 1,
+      attempt: 2 ** 20,
+      lost: 2 ** 20,
       exitCode: -(2 ** 31),
-      reason: "output-limit",
-      detail: "x".repeat(detailBytesMax),
+      // The longest reason UPD accepts, and a detail whose every byte JSON doubles.
+      reason: "x".repeat(32),
+      detail: '"'.repeat(detailBytesMax),
       stderr: new Uint8Array(stderrBytesMax).toBase64(),
       leaseUntilMs: 2 ** 45,
     },
@@ -1323,16 +1338,12 @@ function recordTooLarge(job: StoredObject): string | null {
 }
 
 /** Cuts text to at most `bytesMax` UTF-8 bytes (on a character boundary). */
-function capText(text: string, bytesMax: number): string {
-  const bytes = encoder.encode(text);
-  if (bytes.length <= bytesMax) return text;
-  return new TextDecoder().decode(bytes.subarray(0, bytesMax)).replace(/\uFFFD$/, "") + "…";
-}
-
 function failureText(job: StoredObject): string {
   const meta = job.meta as JobMeta;
   const detail = meta.detail ? `: ${meta.detail}` : "";
-  return `job ${job.name} (${hex(job.hash)}) failed (${meta.reason ?? "error"})${detail}`;
+  return capDetail(
+    `job ${job.name} (${hex(job.hash)}) failed (${meta.reason ?? "error"})${detail}`,
+  );
 }
 
 /** The output file of a job in a given state. */
