@@ -349,6 +349,46 @@ Deno.test("server JADD refuses a job whose record cannot travel in one frame", a
   }
 });
 
+Deno.test("server keeps failure details bounded along a long chain of failed jobs", async () => {
+  await using server = await ServerProcess.start();
+  const cloud = server.client();
+  try {
+    const [first, firstOut] = await cloud.addJob("first", "print(1)", "out-0", []);
+    const leased = await cloud.takeJob();
+    assert.ok(typeof leased === "object" && leased.hash === first.hash);
+    await cloud.call({
+      command: "UPD",
+      hash: first.hashValue,
+      stdout: new Uint8Array(),
+      exitCode: 1,
+      reason: "exception",
+      detail: "boom",
+    });
+    let input = firstOut;
+    for (let i = 1; i <= 30; i++) {
+      const [job, out] = await cloud.addJob(
+        `${"j".repeat(1000)}${i}`,
+        "print(1)",
+        `${"o".repeat(1000)}${i}`,
+        [input],
+      );
+      const status = await job.status();
+      assert.equal(status.state, "failed");
+      assert.ok(
+        encoder.encode(String(status.detail)).length <= 1024,
+        `detail of job ${i} is bounded`,
+      );
+      input = out;
+    }
+    await assert.rejects(
+      () => input.get(),
+      (error: Error) => error instanceof CloudError && error.reason === "failed",
+    );
+  } finally {
+    cloud.close();
+  }
+});
+
 Deno.test("server WAIT returns when the file completes, or its state at the timeout", async () => {
   await using server = await ServerProcess.start();
   const cloud = server.client();
