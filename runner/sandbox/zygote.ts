@@ -5,22 +5,23 @@
  *
  * The zygote never runs job code and never reads a job's source, input or
  * output bytes. It keeps one child forked ahead of time; the child waits on a
- * pipe of its own for its job. The runner opens the child's pipes through
- * `/proc/<zygote>/fd/<n>` (it owns the jail's user namespace, so it may even
- * though the zygote is not dumpable), moves the child into the job's
- * cgroups, then writes the job frame into the child's source pipe. Standard
- * output and standard error go from the job straight to the runner.
+ * pipe of its own (its stdin) for its job, its stdout and stderr new pipes.
+ * The runner moves the child into the job's cgroups and opens the other ends
+ * of those pipes through `/proc/<child>/fd/0`, `1` and `2` (the child holds
+ * nothing else by then, and makes itself dumpable so that a runner of any uid
+ * may), then writes the job frame into the source pipe. Standard output and
+ * standard error go from the job straight to the runner.
  *
  * Control lines, zygote → runner (its standard output):
  *
  * - `R <pid>`: started; `<pid>` is its own pid in the jail (1).
- * - `P <seq> <pid> <stdout> <stderr> <source>`: child `<seq>` (1, 2, …) is
- *   forked and waiting; `<pid>` is its pid in the jail, then the zygote's
- *   descriptors of the read end of its stdout pipe, the read end of its
- *   stderr pipe and the write end of its source pipe.
+ * - `P <seq> <pid>`: child `<seq>` (1, 2, …) is forked, set up and waiting;
+ *   `<pid>` is its pid in the jail. The zygote keeps the write end of the child's
+ *   source pipe open until the child ends, so the child cannot see the end of
+ *   its input before the runner has opened the pipe.
  * - `X <seq> <status>`: child `<seq>` ended with `<status>` (its exit status,
  *   or 128 + n after signal n) and every other process of the jail is dead
- *   and reaped. The zygote then closes the pipes and forks the next child.
+ *   and reaped. The zygote then forks the next child.
  *
  * Runner → zygote (its standard input): `K <seq>` kills every process of the
  * jail but the zygote (if child `<seq>` is the current one). End of input
@@ -47,11 +48,11 @@ export const childSetupFailureStatus = 125;
  * `/proc/1/mem` or `/proc/1/fd/*` (its control pipes). Each child, before
  * running job code: closes the zygote's descriptors, restores the signal
  * dispositions a fresh interpreter has, closes every descriptor but its
- * pipes, reads its job (then stdin is `/dev/null`), sets RLIMIT_CPU (the
- * other limits, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CORE, were
- * set on the zygote by `prlimit` and are inherited), becomes dumpable again
- * (like any fresh process, so its own children can read its `/proc`), and
- * then runs the job as `__main__` exactly as the one-job bootstrap does. It
+ * pipes, becomes dumpable again (like any fresh process), reads its job
+ * (then stdin is `/dev/null`), sets RLIMIT_CPU (the other limits, RLIMIT_AS,
+ * RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CORE, were set on the zygote by
+ * `prlimit` and are inherited), and then runs the job as `__main__` exactly
+ * as the one-job bootstrap does. It
  * exits as a fresh interpreter would (threads joined, atexit callbacks run,
  * streams flushed) without tearing the interpreter down.
  */
@@ -171,12 +172,19 @@ def _cloud_finish(status):
             pass
     os._exit(status)
 
-def _cloud_child(out_w, err_w, src_r, cpu, resource, libc):
+def _cloud_child(out_w, err_w, src_r, ready_w, cpu, resource, libc):
     prctl, close_range = libc
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.dup2(src_r, 0)
-    _cloud_close_from(3, close_range)
+    os.dup2(ready_w, 3)
+    _cloud_close_from(4, close_range)
+    # Only its own pipes left (and no other process in the jail): the runner
+    # may now open them through /proc/<pid>/fd, whatever its uid. Closing the
+    # ready pipe tells the zygote so.
+    if prctl(4, 1) != 0:
+        raise OSError("PR_SET_DUMPABLE failed")
+    os.close(3)
     data = b""
     while b"\\n" not in data:
         chunk = os.read(0, 65536)
@@ -199,8 +207,6 @@ def _cloud_child(out_w, err_w, src_r, cpu, resource, libc):
     # RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CORE are the zygote's,
     # inherited; RLIMIT_CPU is per process and must start with the child.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    if prctl(4, 1) != 0:
-        raise OSError("PR_SET_DUMPABLE failed")
     return b"".join(parts)[:size]
 
 def _cloud_wait(state, seq, pid, select):
@@ -267,6 +273,7 @@ def _cloud_serve(cpu):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         src_r, src_w = os.pipe()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
@@ -274,21 +281,24 @@ def _cloud_serve(cpu):
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 del state
-                return _cloud_child(out_w, err_w, src_r, cpu, resource, libc)
+                return _cloud_child(out_w, err_w, src_r, ready_w, cpu, resource, libc)
             except BaseException as error:
                 try:
                     os.write(2, ("cloud-sandbox: cannot set up the job: %r\\n" % (error,)).encode())
                 finally:
                     os._exit(${childSetupFailureStatus})
-        for fd in (out_w, err_w, src_r):
+        for fd in (out_r, out_w, err_r, err_w, src_r, ready_w):
             os.close(fd)
-        _cloud_send(control_out, "P %d %d %d %d %d" % (seq, pid, out_r, err_r, src_w))
+        # Announced once set up (or dead): the end of the ready pipe says so.
+        while os.read(ready_r, 1):
+            pass
+        os.close(ready_r)
+        _cloud_send(control_out, "P %d %d" % (seq, pid))
         status = _cloud_wait(state, seq, pid, select)
         _cloud_kill_all(signal)
         if status is None:
             os._exit(0)
-        for fd in (out_r, err_r, src_w):
-            os.close(fd)
+        os.close(src_w)
         _cloud_send(control_out, "X %d %d" % (seq, status))
 `;
 
@@ -300,10 +310,6 @@ export type ZygoteMessage =
     readonly seq: number;
     /** The child's pid inside the jail. */
     readonly pid: number;
-    /** Zygote descriptors: stdout and stderr read ends, source write end. */
-    readonly stdoutFd: number;
-    readonly stderrFd: number;
-    readonly sourceFd: number;
   }
   | { readonly kind: "exit"; readonly seq: number; readonly exitCode: number };
 
@@ -318,11 +324,9 @@ export function parseZygoteLine(line: string): ZygoteMessage {
   const fields = line.split(" ");
   const numbers = fields.slice(1).map((field) => /^\d{1,10}$/.test(field) ? Number(field) : NaN);
   const valid = numbers.every((n) => Number.isSafeInteger(n));
-  const [a, b, c, d, e] = numbers as [number, number, number, number, number];
+  const [a, b] = numbers as [number, number];
   if (valid && fields[0] === "R" && numbers.length === 1) return { kind: "ready", pid: a };
-  if (valid && fields[0] === "P" && numbers.length === 5) {
-    return { kind: "child", seq: a, pid: b, stdoutFd: c, stderrFd: d, sourceFd: e };
-  }
+  if (valid && fields[0] === "P" && numbers.length === 2) return { kind: "child", seq: a, pid: b };
   if (valid && fields[0] === "X" && numbers.length === 2 && b <= 255) {
     return { kind: "exit", seq: a, exitCode: b };
   }

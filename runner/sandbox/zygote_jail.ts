@@ -57,7 +57,7 @@ export class ZygoteJail {
   #cgroup: JobCgroup | null = null;
   /** OOM kills counted in `#cgroup` before the current job. */
   #oomKills = 0;
-  /** The zygote's pid on the host (for `/proc/<pid>/fd/<n>`). */
+  /** The zygote's pid on the host (its children are found from it). */
   #zygotePid = 0;
   /** The zygote's start time (`/proc/<pid>/stat`), to tell it from a process reusing its pid. */
   #zygoteStart = "";
@@ -218,26 +218,26 @@ export class ZygoteJail {
     const opened: Deno.FsFile[] = [];
     try {
       this.#checkZygote();
-      if (this.#cgroup !== null) {
-        // Before the job exists: the child waits for its source until then.
-        const hostPid = childWithNsPid(this.#zygotePid, message.pid);
-        for (const file of this.#cgroup.procsFiles) {
-          Deno.writeTextFileSync(file, String(hostPid));
-        }
+      const childPid = childWithNsPid(this.#zygotePid, message.pid);
+      const childStart = startTime(childPid);
+      // Before the job exists: the child waits for its source until then.
+      for (const file of this.#cgroup?.procsFiles ?? []) {
+        Deno.writeTextFileSync(file, String(childPid));
       }
       // Opening a pipe through /proc never blocks: synchronous is cheapest.
       const open = (fd: number, options: Deno.OpenOptions) => {
-        const file = Deno.openSync(`/proc/${this.#zygotePid}/fd/${fd}`, options);
+        const file = Deno.openSync(`/proc/${childPid}/fd/${fd}`, options);
         opened.push(file);
         return file;
       };
       this.#child = {
         seq: message.seq,
-        stdout: open(message.stdoutFd, { read: true }),
-        stderr: open(message.stderrFd, { read: true }),
-        source: open(message.sourceFd, { write: true }),
+        stdout: open(1, { read: true }),
+        stderr: open(2, { read: true }),
+        source: open(0, { write: true }),
       };
-      // Had the zygote died and its pid been reused, these would be another process's pipes.
+      // Had the child died and its pid been reused, these would be another process's pipes.
+      if (startTime(childPid) !== childStart) throw new Error("Cannot prepare child: it is gone");
       this.#checkZygote();
     } catch (error) {
       this.#child = null;
