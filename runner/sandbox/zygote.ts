@@ -46,15 +46,15 @@ export const childSetupFailureStatus = 125;
  * reach it only where it installed a handler (SIGCHLD alone), so a job cannot
  * kill or stop it. It makes itself non-dumpable, so a job cannot open its
  * `/proc/1/mem` or `/proc/1/fd/*` (its control pipes). Each child, before
- * running job code: closes the zygote's descriptors, restores the signal
- * dispositions a fresh interpreter has, closes every descriptor but its
- * pipes, becomes dumpable again (like any fresh process), reads its job
- * (then stdin is `/dev/null`), sets RLIMIT_CPU (the other limits, RLIMIT_AS,
+ * running job code: restores the signal dispositions a fresh interpreter
+ * has, closes every descriptor but its three pipes (the zygote's included),
+ * becomes dumpable again (like any new process), reads its job (then stdin
+ * is `/dev/null`), sets RLIMIT_CPU (the other limits, RLIMIT_AS,
  * RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CORE, were set on the zygote by
- * `prlimit` and are inherited), and then runs the job as `__main__` exactly
- * as the one-job bootstrap does. It
- * exits as a fresh interpreter would (threads joined, atexit callbacks run,
- * streams flushed) without tearing the interpreter down.
+ * `prlimit` and are inherited), and runs the job as `__main__` exactly as
+ * the one-job bootstrap does. It exits as a fresh interpreter would (threads
+ * joined, atexit callbacks run, streams flushed) without tearing the
+ * interpreter down.
  */
 export function zygoteProgram(sysPath: readonly string[], limits: ChildLimits): string {
   const cpu = Math.max(1, Math.ceil(limits.cpuSeconds));
