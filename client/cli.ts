@@ -367,16 +367,23 @@ export function clientCommand(): Command {
     );
 
   client.command("servers")
-    .description("list the ring's servers (host port salt)")
-    .action((_options: unknown, command: Command) =>
+    .description("list the ring's servers: host, port and number of ring positions")
+    .option("--positions", "one line per ring position (host port salt), as GETS lists them")
+    .action((options: { positions?: boolean }, command: Command) =>
       withCloud(command, async (cloud, global) => {
         const servers = await cloud.refreshServers();
         if (global.json) return await print(JSON.stringify(servers) + "\n");
-        await print(
-          servers.map((s) => `${s.host} ${s.port} ${s.salt.toString(16).padStart(8, "0")}`).join(
-            "\n",
-          ) + "\n",
-        );
+        if (options.positions) {
+          const lines = servers.map((s) =>
+            `${s.host} ${s.port} ${s.salt.toString(16).padStart(8, "0")}`
+          );
+          return await print(lines.join("\n") + "\n");
+        }
+        const counts = new Map<string, number>();
+        for (const s of servers) {
+          counts.set(`${s.host} ${s.port}`, (counts.get(`${s.host} ${s.port}`) ?? 0) + 1);
+        }
+        await print([...counts].map(([server, n]) => `${server} ${n} positions`).join("\n") + "\n");
       })
     );
 

@@ -1,0 +1,149 @@
+/**
+ * The `cloud client` command line as scripts use it: output on stdout,
+ * `--json`, one-line errors on stderr and the documented exit statuses,
+ * against a real server and a real runner.
+ */
+
+import assert from "node:assert/strict";
+import { runCloud, ServerProcess } from "./harness.ts";
+
+const mainPath = new URL("../main.ts", import.meta.url).pathname;
+
+function startRunner(server: ServerProcess): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      mainPath,
+      "runner",
+      server.host,
+      String(server.port),
+      "--watch",
+      "-q",
+      "--jobs",
+      "2",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+}
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already gone.
+  }
+  await child.status;
+}
+
+Deno.test({
+  name:
+    "cloud client runs the scenario, jobs with uploaded inputs, and reports failures with exit statuses",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await ServerProcess.start();
+    const runner = startRunner(server);
+    const at = ["client", "-s", server.id];
+    try {
+      const scenario = await runCloud([...at, "scenario"]);
+      assert.equal(scenario.code, 0, scenario.stderr);
+      assert.match(scenario.stdout, /contents\nmore contents\n/);
+
+      const added = await runCloud([...at, "--json", "add-string", "greeting", "hello"]);
+      assert.equal(added.code, 0, added.stderr);
+      const { hash } = JSON.parse(added.stdout) as { hash: string };
+      assert.match(hash, /^[0-9a-f]{8}$/);
+      assert.deepEqual(await runCloud([...at, "get", hash]), {
+        code: 0,
+        stdout: "hello",
+        stderr: "",
+      });
+
+      const dir = await Deno.makeTempDir({ prefix: "cloud-cli-" });
+      await Deno.writeTextFile(`${dir}/data.txt`, "a b a\n");
+      const code =
+        'import collections\nprint(dict(collections.Counter(open("/net/data").read().split())))\n';
+      const job = await runCloud([
+        ...at,
+        "add-job",
+        "count",
+        "-",
+        "counts",
+        `data=${dir}/data.txt`,
+        hash,
+      ], {
+        stdin: new TextEncoder().encode(code),
+      });
+      assert.equal(job.code, 0, job.stderr);
+      assert.equal(job.stdout, "{'a': 2, 'b': 1}\n");
+
+      const detached = await runCloud([
+        ...at,
+        "--json",
+        "add-job",
+        "boom",
+        "-",
+        "boom-out",
+        "--detach",
+      ], {
+        stdin: new TextEncoder().encode("raise RuntimeError('no luck')\n"),
+      });
+      assert.equal(detached.code, 0, detached.stderr);
+      const { job: jobHash, output } = JSON.parse(detached.stdout) as {
+        job: string;
+        output: string;
+      };
+      const waited = await runCloud([...at, "wait", jobHash]);
+      assert.equal(waited.code, 1, "a failed job exits 1");
+      assert.equal(waited.stdout, "failed\n");
+      assert.match(waited.stderr, /^cloud client: .*no luck.*\n$/);
+      const fetched = await runCloud([...at, "get", output]);
+      assert.equal(fetched.code, 1);
+      assert.match(fetched.stderr, /failed/);
+      const stderr = await runCloud([...at, "get", jobHash]);
+      assert.match(stderr.stdout, /RuntimeError: no luck/, "GET of a job is its stderr");
+      const status = await runCloud([...at, "--json", "status", jobHash]);
+      assert.equal(JSON.parse(status.stdout).reason, "exception");
+
+      const servers = await runCloud([...at, "servers"]);
+      assert.equal(servers.stdout, `127.0.0.1 ${server.port} 32 positions\n`);
+      const info = await runCloud([...at, "--json", "info", "--all"]);
+      assert.equal((JSON.parse(info.stdout) as { id: string }[])[0]!.id, server.id);
+    } finally {
+      await stop(runner);
+    }
+  },
+});
+
+Deno.test("cloud client exits 2 on bad input, 3 when no server answers, 4 on a timeout", async () => {
+  await using server = await ServerProcess.start();
+  const at = ["client", "-s", server.id];
+  const bad = await runCloud([...at, "get", "not-a-hash"]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /hash/);
+  const missing = await runCloud([...at, "get", "12345678"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^cloud client: not-found: /);
+  const pending = await runCloud([
+    ...at,
+    "--json",
+    "add-job",
+    "never",
+    "-",
+    "never-out",
+    "--detach",
+  ], {
+    stdin: new TextEncoder().encode("print(1)\n"),
+  });
+  const { output } = JSON.parse(pending.stdout) as { output: string };
+  const timedOut = await runCloud([...at, "-t", "300", "get", output]);
+  assert.equal(timedOut.code, 4, timedOut.stderr);
+  const port = server.port;
+  await server.kill("SIGKILL");
+  const unreachable = await runCloud(["client", "-s", `127.0.0.1:${port}`, "add-string", "x", "y"]);
+  assert.equal(unreachable.code, 3);
+  assert.match(unreachable.stderr, /cannot reach/);
+});
