@@ -1,0 +1,60 @@
+/**
+ * The seeded simulation of a ring (tests/sim.ts, tests/sim_workload.ts):
+ * the real Node code on in-memory stores, a virtual clock and an in-memory
+ * network, under kills and restarts, lost messages, partitions and joins.
+ * A run is decided by its seed; a failure prints the seed, what was
+ * violated and the events that led there.
+ *
+ * - `SIM_SEED=<n> deno test -A tests/simulation_test.ts` replays one seed
+ *   (and prints its statistics).
+ * - `SIM_RUNS=<n>` runs n seeds from `SIM_FIRST` (default 1) instead of the
+ *   default count.
+ */
+
+import { type SimResult, simulate } from "./sim_workload.ts";
+
+/** Seeds that found bugs; they keep running as fixed cases. */
+const regressions: { seed: number; bug: string }[] = [];
+
+/** Seeds run by default: about half a second each. */
+const defaultRuns = 40;
+
+function report(result: SimResult): string {
+  return [
+    `Simulation seed ${result.seed} failed; replay with SIM_SEED=${result.seed} deno test -A tests/simulation_test.ts`,
+    ...result.violations.map((violation) => `  ✗ ${violation}`),
+    `statistics: ${JSON.stringify(result.stats)}`,
+    `events:`,
+    ...result.trace.map((line) => `  ${line}`),
+  ].join("\n");
+}
+
+/** Runs the seeds; throws the first failure's report, naming every failing seed. */
+async function check(seeds: readonly number[], verbose = false): Promise<void> {
+  const failures: SimResult[] = [];
+  for (const seed of seeds) {
+    const result = await simulate(seed);
+    if (verbose) console.log(`seed ${seed}: ${JSON.stringify(result.stats)}`);
+    if (result.violations.length > 0) failures.push(result);
+  }
+  if (failures.length === 0) return;
+  const seedList = failures.map((failure) => failure.seed).join(", ");
+  throw new Error(`${report(failures[0]!)}\nFailing seeds: ${seedList}`);
+}
+
+const only = Deno.env.get("SIM_SEED");
+const runs = Number(Deno.env.get("SIM_RUNS") ?? defaultRuns);
+const first = Number(Deno.env.get("SIM_FIRST") ?? 1);
+
+if (only !== undefined) {
+  Deno.test(`simulate() keeps every invariant with seed ${only}`, async () => {
+    await check([Number(only)], true);
+  });
+} else {
+  Deno.test("simulate() keeps every invariant on the seeds that found bugs", async () => {
+    await check(regressions.map(({ seed }) => seed));
+  });
+  Deno.test(`simulate() keeps every invariant on seeds ${first}…${first + runs - 1}`, async () => {
+    await check(Array.from({ length: runs }, (_, i) => first + i));
+  });
+}
