@@ -443,7 +443,13 @@ export class Node {
     };
     await ask(owners.filter((id) => id !== this.id));
     if (!best && everywhere) await ask(this.#alivePeers().filter((id) => !owners.includes(id)));
-    if (best && best !== local && !metaOnly && owners.includes(this.id)) this.#apply(best);
+    // Asking peers can take long (a lost reply waits for the timeout): what
+    // was stored here meanwhile (a job's result) is fresher than `local`.
+    const now = this.#store.get(hash);
+    if (now && (!best || versionOf(now.meta) > versionOf(best.meta))) best = now;
+    if (best && best !== local && best !== now && !metaOnly && owners.includes(this.id)) {
+      this.#apply(best);
+    }
     return best;
   }
 
