@@ -9,7 +9,7 @@
 import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
 import { ProtocolError, type Request, validateName } from "../protocol/message.ts";
 import { fileIdentity } from "../protocol/digest.ts";
-import { isTerminal, type ObjectMeta, type StoredObject } from "./objects.ts";
+import { isTerminal, type ObjectMeta, resultKeySpan, type StoredObject } from "./objects.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -124,6 +124,10 @@ function isCount(value: unknown): boolean {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
+function isResultKey(value: unknown): boolean {
+  return value === undefined || isCount(value) && (value as number) < resultKeySpan;
+}
+
 function isMeta(value: unknown): value is ObjectMeta {
   if (!isRecord(value) || typeof value.id !== "string") return false;
   if (value.kind === "file") {
@@ -131,7 +135,8 @@ function isMeta(value: unknown): value is ObjectMeta {
       (value.job === undefined || isCount(value.job)) &&
       (value.attempt === undefined || isCount(value.attempt)) &&
       (value.error === undefined || typeof value.error === "string") &&
-      (value.chunked === undefined || typeof value.chunked === "boolean");
+      (value.chunked === undefined || typeof value.chunked === "boolean") &&
+      isResultKey(value.resultKey);
   }
   if (value.kind === "job") {
     return jobStates.has(value.state as string) && isCount(value.output) &&
@@ -144,7 +149,8 @@ function isMeta(value: unknown): value is ObjectMeta {
       isCount(value.createdMs) &&
       typeof value.stderr === "string" && typeof value.detail === "string" &&
       (value.exitCode === null || Number.isSafeInteger(value.exitCode)) &&
-      (value.reason === null || typeof value.reason === "string");
+      (value.reason === null || typeof value.reason === "string") &&
+      isResultKey(value.resultKey);
   }
   return false;
 }

@@ -105,6 +105,8 @@ export interface JobResult {
   /** null on success; otherwise exception, timeout, memory, output-limit, killed, … */
   readonly reason: string | null;
   readonly detail: string;
+  /** Digest bits of the whole report (see {@linkcode JobMeta.resultKey}). */
+  readonly key?: number;
 }
 
 /** True when a reported result is a success. */
@@ -128,6 +130,7 @@ export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
     detail: result.detail,
     stderr: result.stderr,
     leaseUntilMs: 0,
+    ...(result.key === undefined ? {} : { resultKey: result.key }),
   };
 }
 

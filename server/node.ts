@@ -8,7 +8,13 @@
  */
 
 import { ConnectionError } from "../protocol/connection.ts";
-import { fileIdentity, jobIdentity, outputIdentity, saltOf } from "../protocol/digest.ts";
+import {
+  fileIdentity,
+  jobIdentity,
+  outputIdentity,
+  saltOf,
+  sha256Hex,
+} from "../protocol/digest.ts";
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import {
   ack,
@@ -925,6 +931,7 @@ export class Node {
       exitCode: request.exitCode ?? null,
       reason: request.reason ?? null,
       detail: capDetail(request.detail ?? ""),
+      key: resultKey(request),
     });
     if (!finished) return ack();
     this.#completing.add(request.hash);
@@ -1352,6 +1359,17 @@ function failureText(job: StoredObject): string {
   );
 }
 
+/** 20 bits of a digest of a runner's whole report (see JobMeta.resultKey). */
+function resultKey(request: Extract<Request, { command: "UPD" }>): number {
+  const digest = sha256Hex(
+    request.manifest ?? request.stdout,
+    "\n",
+    request.stderr ?? empty,
+    `\n${request.exitCode ?? ""}\n${request.reason ?? ""}\n${request.detail ?? ""}`,
+  );
+  return Number.parseInt(digest.slice(0, 5), 16);
+}
+
 /** The output file of a job in a given state. */
 function outputOf(
   job: StoredObject,
@@ -1370,6 +1388,7 @@ function outputOf(
     size: manifest ? manifest.size : data.length,
     job: job.hash,
     attempt: meta.attempt,
+    ...(meta.resultKey === undefined ? {} : { resultKey: meta.resultKey }),
     ...(state.state === "failed" ? { error: state.error } : {}),
     ...(manifest ? { chunked: true } : {}),
   };

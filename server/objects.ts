@@ -29,6 +29,8 @@ export interface FileMeta {
   readonly job?: number;
   /** Which attempt of the job produced it (lower wins a tie between two results). */
   readonly attempt?: number;
+  /** For an output: the job's {@linkcode JobMeta.resultKey}. */
+  readonly resultKey?: number;
   /** Why the file failed. */
   readonly error?: string;
   /** When set, `data` holds a chunk manifest instead of the content. */
@@ -62,6 +64,14 @@ export interface JobMeta {
   readonly detail: string;
   /** The job's stderr, base64. */
   readonly stderr: string;
+  /**
+   * Set when a runner's report finished the job: 20 bits of a digest of
+   * the report. Two servers that each took themselves for the job's owner
+   * (a server declared dead while alive) can accept two reports of one
+   * attempt; the key ranks them, job and output alike, so that every
+   * replica keeps the same one.
+   */
+  readonly resultKey?: number;
 }
 
 /** Metadata of any object. */
@@ -86,16 +96,22 @@ export function isTerminal(meta: ObjectMeta): boolean {
 const attemptSpan = 2 ** 20;
 const terminalBase = 2 ** 40;
 
+/** Bits of {@linkcode JobMeta.resultKey}: `attemptSpan` keys times `attemptSpan` attempts fit below `terminalBase`. */
+export const resultKeySpan = attemptSpan;
+
 /**
  * A number that grows with every step an object takes. Terminal states
- * rank above all others; between two terminal results the one from the
+ * rank above all others; between two terminal results the one with the
+ * higher result key (reports carry one; 0 without), then the one from the
  * earlier attempt ranks higher, so every replica picks the same one.
  */
 export function versionOf(meta: ObjectMeta): number {
+  const result = Math.min(meta.resultKey ?? 0, resultKeySpan - 1) * attemptSpan;
   if (meta.kind === "file") {
     if (meta.state === "incomplete") return 0;
     const rank = meta.state === "complete" ? 2 : 1;
-    return terminalBase * rank + (attemptSpan - 1 - Math.min(meta.attempt ?? 0, attemptSpan - 1));
+    return terminalBase * rank + result +
+      (attemptSpan - 1 - Math.min(meta.attempt ?? 0, attemptSpan - 1));
   }
   const attempt = Math.min(meta.attempt, attemptSpan - 1);
   switch (meta.state) {
@@ -108,9 +124,9 @@ export function versionOf(meta: ObjectMeta): number {
     case "released":
       return attempt * 4 + 3;
     case "failed":
-      return terminalBase + (attemptSpan - 1 - attempt);
+      return terminalBase + result + (attemptSpan - 1 - attempt);
     case "done":
-      return terminalBase * 2 + (attemptSpan - 1 - attempt);
+      return terminalBase * 2 + result + (attemptSpan - 1 - attempt);
   }
 }
 

@@ -8,6 +8,7 @@ import {
   type JobState,
   mergeOutcome,
   type ObjectMeta,
+  resultKeySpan,
   sameIdentity,
   type StoredObject,
   versionOf,
@@ -156,6 +157,34 @@ Deno.test("versionOf() prefers the lower attempt between two terminal results", 
     assert.ok(versionOf(file(state, { attempt: 1 })) > versionOf(file(state, { attempt: 2 })));
     assert.equal(versionOf(file(state)), versionOf(file(state, { attempt: 0 })));
   }
+});
+
+Deno.test("versionOf() ranks two results of one attempt by their key, job and output alike", () => {
+  fc.assert(
+    fc.property(
+      fc.nat(resultKeySpan - 1),
+      fc.nat(resultKeySpan - 1),
+      fc.nat(2 ** 20 - 1),
+      (a, b, attempt) => {
+        fc.pre(a !== b);
+        const [low, high] = a < b ? [a, b] : [b, a];
+        for (const [jobState, fileState] of [["done", "complete"], ["failed", "failed"]] as const) {
+          const jobLow = versionOf(job(jobState, attempt, { resultKey: low }));
+          const jobHigh = versionOf(job(jobState, attempt, { resultKey: high }));
+          const fileLow = versionOf(file(fileState, { attempt, resultKey: low }));
+          const fileHigh = versionOf(file(fileState, { attempt, resultKey: high }));
+          assert.ok(jobHigh > jobLow && fileHigh > fileLow);
+          assert.ok(Number.isSafeInteger(jobHigh) && Number.isSafeInteger(fileHigh));
+        }
+        // A key never lifts a failure to a success.
+        assert.ok(
+          versionOf(job("failed", 0, { resultKey: high })) < versionOf(job("done", attempt)),
+        );
+      },
+    ),
+  );
+  // Without a key (records written before keys existed), versions are unchanged.
+  assert.equal(versionOf(job("done", 1, { resultKey: 0 })), versionOf(job("done", 1)));
 });
 
 Deno.test("versionOf() returns safe non-negative integers", () => {

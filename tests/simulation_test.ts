@@ -20,6 +20,11 @@ const regressions: { seed: number; bug: string }[] = [
     bug: "a late UPD, decided on a copy read before a 10 s PULL timeout, replaced the result " +
       "accepted meanwhile",
   },
+  {
+    seed: 16,
+    bug: "two servers that each took themselves for a job's owner finished it with one attempt; " +
+      "equal versions, so the two results never converged",
+  },
 ];
 
 /** Seeds run by default: about half a second each. */
