@@ -48,6 +48,10 @@ export function runnerCommand(): Command {
     )
     .option("--python <path>", "interpreter inside bubblewrap (default pypy3, else python3)")
     .option(
+      "--sandbox-mode <mode>",
+      "bwrap: fork (one interpreter per jail forks a fresh child per job; fast) or fresh (a new jail per job); default fork when it works",
+    )
+    .option(
       "--wall-ms <ms>",
       "wall-clock limit per job",
       integerOption(100, 86_400_000),
@@ -79,6 +83,11 @@ export function runnerCommand(): Command {
     .option("-q, --quiet", "log nothing but errors")
     .action(async (first: string | undefined, second: string | undefined, options) => {
       const { host, port } = parseTarget(first, second);
+      if (options.sandboxMode !== undefined && !["fork", "fresh"].includes(options.sandboxMode)) {
+        throw new InvalidArgumentError(
+          `--sandbox-mode must be fork or fresh (got "${options.sandboxMode}")`,
+        );
+      }
       if (!["auto", "bwrap", "pyodide"].includes(options.sandbox)) {
         throw new InvalidArgumentError(
           `--sandbox must be auto, bwrap or pyodide (got "${options.sandbox}")`,
@@ -94,6 +103,7 @@ export function runnerCommand(): Command {
         workDir: `${workDir}/sandbox`,
         onFallback: (reason) => log(`bwrap unavailable (${reason}); using pyodide`),
         ...(options.python ? { python: options.python } : {}),
+        ...(options.sandboxMode ? { mode: options.sandboxMode } : {}),
         limits: {
           wallMs: options.wallMs,
           cpuSeconds: options.cpuS,
@@ -114,7 +124,8 @@ export function runnerCommand(): Command {
       };
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
-      log(`runner: ${options.jobs} at once, sandbox ${sandbox.name}, ring ${host}:${port}`);
+      const mode = "mode" in sandbox ? ` (${String(sandbox.mode)} mode)` : "";
+      log(`runner: ${options.jobs} at once, sandbox ${sandbox.name}${mode}, ring ${host}:${port}`);
       try {
         const summary = await runJobs({
           host,
