@@ -234,18 +234,33 @@ export async function cloudJobs(
   }
 }
 
-/** Submits `count` distinct `print(1)` jobs at once and reads every output; checks each is "1\n". */
+/**
+ * Submits `count` distinct `print(1)` jobs (16 submissions in flight, like
+ * Dask's client.submit of the whole batch), then gathers every output and
+ * checks it is "1\n".
+ */
 async function runTrivial(cloud: ComputeCloud, count: number, timeoutMs: number): Promise<void> {
-  const lanes = Math.min(16, count);
+  const outputs: FileObject[] = [];
+  await inLanes(count, 16, async () => {
+    const [, output] = await cloud.addJob("trivial", trivialJobSource, "trivial-out", [], {
+      fresh: true,
+    });
+    outputs.push(output);
+  });
   let next = 0;
-  await Promise.all(Array.from({ length: lanes }, async () => {
-    while (next < count) {
-      next++;
-      const [, output] = await cloud.addJob("trivial", trivialJobSource, "trivial-out", [], {
-        fresh: true,
-      });
-      const text = await output.text({ timeoutMs });
-      if (text !== "1\n") throw new Error(`Trivial job printed ${JSON.stringify(text)}`);
+  await inLanes(outputs.length, 16, async () => {
+    const text = await outputs[next++]!.text({ timeoutMs });
+    if (text !== "1\n") throw new Error(`Trivial job printed ${JSON.stringify(text)}`);
+  });
+}
+
+/** Runs `work` `count` times, `lanes` at a time. */
+async function inLanes(count: number, lanes: number, work: () => Promise<void>): Promise<void> {
+  let started = 0;
+  await Promise.all(Array.from({ length: Math.min(lanes, count) }, async () => {
+    while (started < count) {
+      started++;
+      await work();
     }
   }));
 }
