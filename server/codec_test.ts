@@ -303,3 +303,23 @@ Deno.test("decodeMeta() throws nothing but ProtocolError on any text", () => {
     { numRuns: 2000 },
   );
 });
+
+Deno.test("toBadd() sends a small uploaded file with empty metadata, which fromBadd() restores", () => {
+  const data = utf8("contents");
+  const plain: StoredObject = {
+    hash: objectHash("name1", 7),
+    name: "name1",
+    salt: 7,
+    data,
+    meta: { kind: "file", id: fileIdentity(data), state: "complete", size: data.length },
+  };
+  const badd = toBadd(plain) as Extract<Request, { command: "BADD" }>;
+  assert.equal(badd.metadata, "");
+  assert.deepEqual(fromBadd(badd), plain);
+  const output = { ...plain, meta: { ...plain.meta, job: 3 } } as StoredObject;
+  assert.notEqual(
+    (toBadd(output) as Extract<Request, { command: "BADD" }>).metadata,
+    "",
+    "a job's output keeps its metadata",
+  );
+});
