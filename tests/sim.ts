@@ -367,6 +367,8 @@ export interface NetworkConditions {
   dropRate: number;
   /** Ids cut off from every other server (clients still reach them). */
   isolated: Set<string>;
+  /** Scripted losses: true loses this request (`reply` undefined) or this reply. */
+  lose?: (message: { from: string; to: string; request: Request; reply?: Reply }) => boolean;
 }
 
 /** Where the network reports what happens; trace text is built only when printed. */
@@ -440,8 +442,9 @@ export class Network {
     return this.#random.int(1, 10);
   }
 
-  #lost(from: string, to: string): boolean {
-    const { isolated, dropRate } = this.conditions;
+  #lost(from: string, to: string, request: Request, reply?: Reply): boolean {
+    const { isolated, dropRate, lose } = this.conditions;
+    if (lose?.({ from, to, request, ...(reply ? { reply } : {}) })) return true;
     // A partition cuts servers (ids host:port) apart; clients reach every server.
     if (
       isolated.size > 0 && isolated.has(from) !== isolated.has(to) && isServer(from) &&
@@ -486,8 +489,10 @@ export class Network {
             new ConnectionError("timeout", `No reply from ${to} within ${options.timeoutMs} ms`),
           );
         }), options.timeoutMs);
+      // The connection is made now, to the process listening now.
+      const target = this.#servers.get(to);
       this.#scheduler.set(world, () => {
-        void this.#deliver(from, to, frame, options.peer, label, {
+        void this.#deliver(from, target, to, { request, frame }, options.peer, label, {
           resolve: (reply) => finish(() => resolve(reply)),
           reject: (error) => finish(() => reject(error)),
         });
@@ -497,18 +502,25 @@ export class Network {
 
   async #deliver(
     from: Endpoint,
+    target: Server | undefined,
     to: string,
-    frame: Uint8Array,
+    { request, frame }: { request: Request; frame: Uint8Array },
     peer: string | null,
     label: () => string,
     call: { resolve: (reply: Reply) => void; reject: (error: ConnectionError) => void },
   ): Promise<void> {
-    const server = this.#servers.get(to);
-    if (!server) {
+    if (!target) {
       this.#events.trace(() => `${label()}: refused`);
       return call.reject(new ConnectionError("connect", `Cannot connect to ${to}: refused`));
     }
-    if (this.#lost(from.id, to)) return this.#events.trace(() => `${label()}: request lost`);
+    const server = target;
+    if (this.#servers.get(to) !== server) {
+      this.#events.trace(() => `${label()}: connection reset`);
+      return call.reject(new ConnectionError("closed", `Connection to ${to} reset`));
+    }
+    if (this.#lost(from.id, to, request)) {
+      return this.#events.trace(() => `${label()}: request lost`);
+    }
     server.inflight.add(call.reject);
     const reply = await this.#serve(server, frame, { peer }, label);
     server.inflight.delete(call.reject);
@@ -521,8 +533,10 @@ export class Network {
       replyFrame = encodeFrame(encodeReply(nack("too-large", "Reply does not fit in one frame")));
     }
     this.#scheduler.set(world, () => {
-      if (this.#lost(to, from.id)) return this.#events.trace(() => `${label()}: reply lost`);
       const parsed = parseReply(decodePayload(decodeOne(replyFrame)));
+      if (this.#lost(to, from.id, request, parsed)) {
+        return this.#events.trace(() => `${label()}: reply lost`);
+      }
       this.#events.trace(() => `${label()} ⇒ ${summarizeReply(parsed)}`);
       call.resolve(parsed);
     }, this.#latency());
@@ -749,4 +763,68 @@ export class Cluster {
       server.store.close();
     }
   }
+}
+
+// ------------------------------------------------------------------ scripts
+
+/** A small world for scripted scenarios: the same pieces, events chosen by hand. */
+export interface World {
+  readonly scheduler: Scheduler;
+  readonly network: Network;
+  readonly cluster: Cluster;
+  /** What the network saw go wrong (NACK:internal, exceptions, …). */
+  readonly violations: string[];
+  /** The trace so far, oldest first. */
+  readonly trace: string[];
+  /** A client endpoint (never dies). */
+  client(id: string): Endpoint;
+  /** A client request to one server, as a client sends it. */
+  call(from: Endpoint, to: SimServer, request: Request, timeoutMs?: number): Promise<Reply>;
+  /**
+   * Runs `script` on virtual time until it returns (at most `limitMs` of
+   * virtual time), then stops every server.
+   */
+  run<T>(script: () => Promise<T>, limitMs?: number): Promise<T>;
+}
+
+/** Builds a {@linkcode World} for one seed. */
+export function createWorld(seed: number, options: ClusterOptions): World {
+  const random = new Random(seed);
+  const scheduler = new Scheduler(random, Date.UTC(2030, 0, 1));
+  const violations: string[] = [];
+  const trace: string[] = [];
+  const elapsed = () => ((scheduler.now - Date.UTC(2030, 0, 1)) / 1000).toFixed(3);
+  const events: NetworkEvents = {
+    trace: (text) => trace.push(`${elapsed()} ${text()}`),
+    violation: (text) => violations.push(text),
+    log: (server, message) => trace.push(`${elapsed()} ${server.id} log: ${message}`),
+  };
+  scheduler.onError = (error) => violations.push(`timer callback threw: ${error}`);
+  const network = new Network(scheduler, random, events);
+  const cluster = new Cluster(scheduler, network, events, {
+    ...options,
+    hooks: { onPut: () => {}, onDelete: () => {}, onWrite: () => scheduler.writes++ },
+  });
+  return {
+    scheduler,
+    network,
+    cluster,
+    violations,
+    trace,
+    client: (id) => ({ id, alive: true, clock: scheduler.clock(world) }),
+    call: (from, to, request, timeoutMs = 30_000) =>
+      network.send(from, to.id, request, { timeoutMs, peer: null }),
+    async run<T>(script: () => Promise<T>, limitMs = 600_000): Promise<T> {
+      let outcome: { value: T } | { error: unknown } | undefined;
+      script().then((value) => outcome = { value }, (error) => outcome = { error });
+      try {
+        await scheduler.runUntil(scheduler.now + limitMs, () => outcome !== undefined);
+      } finally {
+        cluster.shutdown();
+      }
+      if (!outcome) throw new Error(`The script did not finish within ${limitMs} ms`);
+      if ("error" in outcome) throw outcome.error;
+      return outcome.value;
+    },
+  };
 }

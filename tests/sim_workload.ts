@@ -109,6 +109,10 @@ class Run {
   readonly #highest = new Map<SimStore, Map<number, number>>();
   /** When a job first reached a terminal state on some store. */
   readonly finishedAt = new Map<number, number>();
+  /** The first result stored of each job (state, attempt, exit, reason, detail, stderr). */
+  readonly results = new Map<number, string>();
+  /** Jobs that got a second, different result: the two. */
+  readonly finishedTwice = new Map<number, string>();
   readonly stats: Record<string, number> = {};
   /** Servers down or cut off now (never more than replicas - 1). */
   readonly troubled = new Set<string>();
@@ -146,10 +150,15 @@ class Run {
     });
   }
 
-  /** No fault now or in the last 10 s: membership has settled. */
-  quiet(): boolean {
-    return this.troubled.size === 0 && this.dropRates.length === 0 &&
-      this.scheduler.now - this.lastFaultMs >= 10_000;
+  /**
+   * No fault now nor since 10 s before `startMs` (when an operation began):
+   * membership had settled, so the ring must behave as if nothing happened.
+   */
+  quietSince(startMs: number): boolean {
+    const quiet = this.troubled.size === 0 && this.dropRates.length === 0 &&
+      this.lastFaultMs <= startMs - 10_000;
+    if (quiet) this.count("checked on a quiet ring");
+    return quiet;
   }
 
   /** A fault starts or ends. */
@@ -242,9 +251,28 @@ class Run {
       );
     }
     if (version > (highest.get(object.hash) ?? -1)) highest.set(object.hash, version);
-    if (
-      object.meta.kind === "job" && isTerminal(object.meta) && !this.finishedAt.has(object.hash)
-    ) this.finishedAt.set(object.hash, this.scheduler.now);
+    if (object.meta.kind === "job" && isTerminal(object.meta)) this.#finished(object);
+  }
+
+  /** A job's result reached a store: the first one, or the same again. */
+  #finished(object: StoredObject): void {
+    const meta = object.meta as JobMeta;
+    const result = JSON.stringify([
+      meta.state,
+      meta.attempt,
+      meta.exitCode,
+      meta.reason,
+      meta.detail,
+      meta.stderr,
+    ]);
+    const first = this.results.get(object.hash);
+    if (!first) {
+      this.results.set(object.hash, result);
+      this.finishedAt.set(object.hash, this.scheduler.now);
+    } else if (first !== result && !this.finishedTwice.has(object.hash)) {
+      this.finishedTwice.set(object.hash, `${first} then ${result}`);
+      this.trace(() => `job ${object.name} (${hex(object.hash)}) finished again: ${result}`);
+    }
   }
 
   /** Runs `work` as an actor: what it throws is a violation. */
@@ -297,13 +325,18 @@ class Run {
  * membership settles after a fault a server may see fewer owners and store
  * fewer copies, by design; then this is only counted.
  */
-function checkAcknowledged(run: Run, what: string, hash: number, minVersion: number): void {
+function checkAcknowledged(
+  run: Run,
+  what: string,
+  hash: number,
+  options: { minVersion: number; startMs: number },
+): void {
   let copies = 0;
   for (const server of run.cluster.servers) {
-    if (server.store.version(hash) >= minVersion) copies++;
+    if (server.store.version(hash) >= options.minVersion) copies++;
   }
   if (copies >= replicas) return;
-  if (!run.quiet()) return run.count("acked with fewer copies");
+  if (!run.quietSince(options.startMs)) return run.count("acked with fewer copies");
   run.violation(`${what} (${hex(hash)}) acknowledged with ${copies} copies`);
 }
 
@@ -335,6 +368,7 @@ async function addFile(run: Run, self: Endpoint, name: string): Promise<void> {
     name,
     data: encoder.encode(`${name} ${run.random.int(0, 1e9)} `.repeat(run.random.int(1, 40))),
   };
+  const startMs = run.scheduler.now;
   const reply = await run.call(self, { command: "ADD", name: file.name, data: file.data });
   if (!reply) return run.count("add failed");
   if (!reply.ok) return run.violation(`ADD ${file.name} refused: ${reply.reason} ${reply.detail}`);
@@ -348,7 +382,7 @@ async function addFile(run: Run, self: Endpoint, name: string): Promise<void> {
       `ADD ${file.name} acknowledged at ${hex(hash)}, which holds ${known2.name}`,
     );
   }
-  checkAcknowledged(run, `ADD ${file.name}`, hash, 0);
+  checkAcknowledged(run, `ADD ${file.name}`, hash, { minVersion: 0, startMs });
   run.files.set(hash, file);
   run.count("add acked");
 }
@@ -375,8 +409,8 @@ async function addJob(run: Run, self: Endpoint, fresh: string): Promise<void> {
   const reply = await run.call(self, request);
   if (!reply) return run.count("jadd failed");
   if (!reply.ok) {
-    if (reply.reason === "unknown-input") {
-      // An acknowledged input that cannot be found: counted, judged at the end.
+    if (reply.reason === "unknown-input" && !run.quietSince(submittedMs)) {
+      // Unreachable while membership settles: counted.
       run.count("jadd unknown-input");
       run.trace(() => `JADD ${name}: ${reply.detail}`);
       return;
@@ -385,8 +419,8 @@ async function addJob(run: Run, self: Endpoint, fresh: string): Promise<void> {
   }
   const hash = parseHash(reply.fields[0]!);
   const output = parseHash(reply.fields[1]!);
-  checkAcknowledged(run, `JADD ${name}`, hash, 0);
-  checkAcknowledged(run, `output of JADD ${name}`, output, 0);
+  checkAcknowledged(run, `JADD ${name}`, hash, { minVersion: 0, startMs: submittedMs });
+  checkAcknowledged(run, `output of JADD ${name}`, output, { minVersion: 0, startMs: submittedMs });
   const known = run.jobs.get(hash);
   if (known && (known.source !== source || known.inputs.join() !== inputs.join())) {
     return run.violation(`JADD ${name} acknowledged at ${hex(hash)}, which holds ${known.name}`);
@@ -405,6 +439,7 @@ async function getSomething(run: Run, self: Endpoint): Promise<void> {
   const useFile = run.files.size > 0 && (run.outputs.size === 0 || run.random.chance(0.5));
   if (!useFile && run.outputs.size === 0) return;
   const hash = run.random.pick([...(useFile ? run.files.keys() : run.outputs.keys())]);
+  const startMs = run.scheduler.now;
   let reply = await run.call(self, { command: "GET", hash });
   if (reply && !reply.ok && reply.reason === "incomplete" && run.random.chance(0.5)) {
     // As a client's get(): wait for the job, then read again.
@@ -415,10 +450,12 @@ async function getSomething(run: Run, self: Endpoint): Promise<void> {
   }
   if (!reply) return run.count("get failed");
   if (!reply.ok) {
-    if (useFile || reply.reason !== "incomplete" && reply.reason !== "failed") {
-      run.count(`get ${reply.reason}`);
-      run.trace(() => `GET ${hex(hash)}: NACK ${reply.reason} ${reply.detail}`);
+    if (!useFile && (reply.reason === "incomplete" || reply.reason === "failed")) return;
+    if (run.quietSince(startMs)) {
+      return run.violation(`GET ${hex(hash)} on a quiet ring: ${reply.reason} ${reply.detail}`);
     }
+    run.count(`get ${reply.reason}`);
+    run.trace(() => `GET ${hex(hash)}: NACK ${reply.reason} ${reply.detail}`);
     return;
   }
   const data = Uint8Array.fromBase64(reply.fields[0] ?? "");
@@ -449,6 +486,7 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
   const self = run.client();
   let lease = 0;
   while (!until()) {
+    const leasedMs = run.scheduler.now;
     const reply = await run.call(self, { command: "GETJ", waitMs: run.random.pick([0, 500]) }, 1);
     if (!reply || !reply.ok) {
       await run.sleep(run.random.int(50, 400));
@@ -464,7 +502,7 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
     run.count("leases");
     run.trace(() => `runner ${index} took ${hex(hash)} as ${token}`);
     checkLeased(run, hash, source, namespace);
-    const inputs = await fetchInputs(run, self, hash, namespace);
+    const inputs = await fetchInputs(run, self, hash, namespace, leasedMs);
     if (!inputs) {
       await run.call(self, { command: "RLSE", hash }, 2);
       continue;
@@ -497,15 +535,16 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
     tokens.add(token);
     run.reported.set(hash, tokens);
     // As runner.ts: up to 5 tries on any NACK or connection error, then the lease expires.
+    const startMs = run.scheduler.now;
     for (let attempt = 0; attempt < 5; attempt++) {
       const result = await run.call(self, request, 1);
       if (result?.ok) {
-        checkAcknowledged(run, `UPD of job`, hash, finishedVersion);
+        checkAcknowledged(run, `UPD of job`, hash, { minVersion: finishedVersion, startMs });
         break;
       }
       if (result) {
         run.count(`upd ${result.reason}`);
-        if (result.reason !== "unavailable" && run.quiet()) {
+        if (result.reason !== "unavailable" && run.quietSince(startMs)) {
           run.violation(
             `UPD ${hex(hash)} refused on a quiet ring: ${result.reason} ${result.detail}`,
           );
@@ -536,6 +575,7 @@ async function fetchInputs(
   self: Endpoint,
   job: number,
   namespace: readonly { hash: number; name: string }[],
+  leasedMs: number,
 ): Promise<{ hash: number; data: Uint8Array }[] | null> {
   const inputs: { hash: number; data: Uint8Array }[] = [];
   for (const input of namespace) {
@@ -544,9 +584,11 @@ async function fetchInputs(
     if (!reply.ok) {
       // While membership settles after a fault, a read may miss the newest
       // copy (the runner waits and retries; this one gives the job back).
-      if ((reply.reason === "incomplete" || reply.reason === "failed") && run.quiet()) {
+      if (run.quietSince(leasedMs)) {
         run.violation(
-          `job ${hex(job)} handed out while input ${hex(input.hash)} is ${reply.reason}`,
+          `job ${hex(job)} handed out on a quiet ring; its input ${
+            hex(input.hash)
+          }: ${reply.reason} ${reply.detail}`,
         );
       } else {
         run.count(`input ${reply.reason}`);
@@ -606,8 +648,11 @@ function repaired(run: Run): boolean {
 
 async function chaos(run: Run, maxServers: number): Promise<void> {
   const windows: Promise<void>[] = [];
+  // Some runs are busy with faults; others leave quiet stretches, where the
+  // ring must behave as if nothing had happened.
+  const gapMsMax = run.random.pick([4_000, 4_000, 15_000, 30_000]);
   while (run.scheduler.now < run.activeUntil - 5_000) {
-    await run.sleep(run.random.int(200, 4_000));
+    await run.sleep(run.random.int(200, gapMsMax));
     const roll = run.random.next();
     // Message loss overlaps the other faults.
     if (roll < 0.25) windows.push(run.spawn("drops", () => drops(run)));
@@ -788,6 +833,15 @@ function describe(object: StoredObject): string {
 /** Every acknowledged job finished once, its output consistent with its inputs. */
 function checkJobs(run: Run, copies: ReadonlyMap<number, StoredObject>): void {
   const exposed = splitBrainJobs(run);
+  for (const [hash, results] of run.finishedTwice) {
+    if (exposed.has(hash)) {
+      run.count("split brain: finished twice");
+      continue;
+    }
+    run.violation(
+      `job ${run.jobs.get(hash)?.name ?? ""} (${hex(hash)}) finished twice: ${results}`,
+    );
+  }
   for (const [hash, record] of run.jobs) {
     const job = copies.get(hash);
     const output = copies.get(record.output);
@@ -988,7 +1042,7 @@ async function scenario(run: Run): Promise<void> {
     const join = started.length > 0 ? random.pick(started) : undefined;
     if (!await run.cluster.start(server, join)) run.violation(`${server.id} could not join`);
   }
-  const activeMs = random.int(20_000, 40_000);
+  const activeMs = random.int(20_000, 60_000);
   run.activeUntil = run.scheduler.now + activeMs;
   const clients = Array.from(
     { length: random.int(1, 3) },
