@@ -137,7 +137,8 @@ export class Node {
   /** Files known to be finished, with their state: inputs of waiting jobs. */
   readonly #finished = new Map<number, { state: FileState; error?: string }>();
   readonly #waiters = new Map<number, Set<() => void>>();
-  readonly #completing = new Set<number>();
+  /** Results being stored, by job: what storing them resolves to. */
+  readonly #completing = new Map<number, Promise<void>>();
   /** GETJ long polls waiting for a job to become ready. */
   readonly #jobWaiters = new Set<() => void>();
   readonly #timers = new Set<number>();
@@ -925,7 +926,12 @@ export class Node {
     if (object.meta.kind !== "job") {
       return nack("not-a-job", `${hex(request.hash)} is a file, not a job`);
     }
-    if (this.#completing.has(request.hash)) return ack();
+    const storing = this.#completing.get(request.hash);
+    if (storing) {
+      // Another report of this job is being stored: acknowledge once it is
+      // stored; if storing it fails, this report is taken afresh.
+      return await storing.then(() => ack(), () => this.#update(request, session));
+    }
     const finished = finishJob(object.meta, {
       stderr: capStderr(request.stderr ?? empty).toBase64(),
       exitCode: request.exitCode ?? null,
@@ -934,10 +940,11 @@ export class Node {
       key: resultKey(request),
     });
     if (!finished) return ack();
-    this.#completing.add(request.hash);
+    const next = { ...object, meta: finished };
+    const stored = this.#replicateFinished(next, request.manifest ?? request.stdout, manifest);
+    this.#completing.set(request.hash, stored);
     try {
-      const next = { ...object, meta: finished };
-      await this.#replicateFinished(next, request.manifest ?? request.stdout, manifest);
+      await stored;
       return ack();
     } finally {
       this.#completing.delete(request.hash);

@@ -154,3 +154,55 @@ Deno.test("UPD: two results of one attempt, accepted on both sides of a partitio
   });
   assert.deepEqual(world.violations, []);
 });
+
+Deno.test("UPD: a second report while the first is being stored is acknowledged once it is stored", async () => {
+  const world = createWorld(3, { replicas: 2, leaseMs: 1_000 });
+  await world.run(async () => {
+    const servers = await ring(world, 2);
+    const client = world.client("client");
+    const [jobHex, outputHex] = ok(
+      await world.call(client, servers[0]!, {
+        command: "JADD",
+        name: "job",
+        source: encoder.encode("print(3)"),
+        outputName: "job.out",
+        inputs: [],
+      }),
+    );
+    const job = parseHash(jobHex!);
+    const output = parseHash(outputHex!);
+    const primary = servers.find((s) => s.node.ring.primary(job) === s.id)!;
+    // Two runners hold leases one after the other (the first one expired).
+    ok(await world.call(client, primary, { command: "GETJ" }));
+    await world.scheduler.sleep(1_500);
+    ok(await world.call(client, primary, { command: "GETJ" }));
+    // The second runner's report is slow to store: one copy of the output
+    // is lost on the way and waits for its timeout.
+    let lost = false;
+    world.network.conditions.lose = ({ request, reply }) => {
+      if (lost || reply || request.command !== "BADD" || request.name !== "job.out") return false;
+      return lost = true;
+    };
+    const update = (text: string) =>
+      world.call(client, primary, {
+        command: "UPD",
+        hash: job,
+        stdout: encoder.encode(text),
+        stderr: encoder.encode(text),
+        exitCode: 0,
+      });
+    const second = update("second");
+    second.catch(() => {}); // awaited below; a failing assertion must not leave it unhandled
+    await world.scheduler.sleep(500);
+    // The first runner reports late: its report is a duplicate, to be
+    // acknowledged only once the job's result is stored.
+    ok(await update("first"));
+    assert.ok(lost);
+    for (const server of servers) {
+      assert.equal(server.store.get(job)!.meta.state, "done", server.id);
+      assert.equal(server.store.get(output)!.meta.state, "complete", server.id);
+    }
+    ok(await second);
+  });
+  assert.deepEqual(world.violations, []);
+});

@@ -24,6 +24,11 @@ const regressions: { seed: number; bug: string }[] = [
     bug: "a late UPD, decided on a copy read before a 10 s PULL timeout, replaced the result " +
       "accepted meanwhile (also tests/sim_scenarios_test.ts)",
   },
+  {
+    seed: 137,
+    bug: "a UPD arriving while another report of the job was being stored was acknowledged " +
+      "before any copy held a result",
+  },
 ];
 
 /** Seeds run by default: about half a second each. */
