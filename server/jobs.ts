@@ -134,6 +134,31 @@ export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
   };
 }
 
+/**
+ * Finishes a job to agree with its output, stored complete by an earlier
+ * report that never reached the job's copies (the server storing it died
+ * or lost its peers in between): readers and dependent jobs may have read
+ * that output, so it stands. The report's stderr and exit status are lost.
+ * Null when the job is already finished.
+ */
+export function finishFromOutput(
+  job: JobMeta,
+  output: { readonly attempt?: number; readonly resultKey?: number },
+): JobMeta | null {
+  if (isFinished(job)) return null;
+  return {
+    ...job,
+    state: "done",
+    attempt: output.attempt ?? job.attempt,
+    exitCode: null,
+    reason: null,
+    detail: "result taken from the output stored by an earlier report (its stderr was lost)",
+    stderr: "",
+    leaseUntilMs: 0,
+    ...(output.resultKey === undefined ? {} : { resultKey: output.resultKey }),
+  };
+}
+
 /** Fails a job because of an input (cascade). Null when already finished. */
 export function failJob(job: JobMeta, reason: string, detail: string): JobMeta | null {
   if (isFinished(job)) return null;

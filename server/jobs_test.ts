@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   failJob,
+  finishFromOutput,
   finishJob,
   type InputStatus,
   isFinished,
@@ -13,7 +14,7 @@ import {
   readinessOf,
   releaseJob,
 } from "./jobs.ts";
-import { type JobMeta, type JobState, versionOf } from "./objects.ts";
+import { type FileMeta, type JobMeta, type JobState, versionOf } from "./objects.ts";
 import { jobLostMax } from "../limits.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
@@ -182,6 +183,31 @@ Deno.test("finishJob() ignores a duplicate result for a finished job", () => {
   const done = finishJob(job("leased", { attempt: 1 }), success)!;
   assert.equal(finishJob(done, { ...success, exitCode: 2 }), null);
   assert.equal(finishJob(job("failed"), success), null);
+});
+
+Deno.test("finishFromOutput() finishes a job to rank with the output already stored", () => {
+  const output: FileMeta = {
+    kind: "file",
+    id: "o",
+    state: "complete",
+    size: 1,
+    job: 1,
+    attempt: 1,
+    resultKey: 77,
+  };
+  const done = finishFromOutput(job("leased", { attempt: 2, leaseUntilMs: 9 }), output)!;
+  assert.equal(done.state, "done");
+  assert.equal(done.attempt, 1);
+  assert.equal(done.resultKey, 77);
+  assert.equal(done.leaseUntilMs, 0);
+  // Job and output rank alike against any other result of the job.
+  const other = finishJob(job("leased", { attempt: 2 }), { ...success, key: 78 })!;
+  const otherOutput: FileMeta = { ...output, attempt: 2, resultKey: 78 };
+  assert.equal(
+    versionOf(done) > versionOf(other),
+    versionOf(output) > versionOf(otherOutput),
+  );
+  assert.equal(finishFromOutput(done, output), null);
 });
 
 Deno.test("failJob() fails an unfinished job once", () => {

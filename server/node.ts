@@ -60,6 +60,7 @@ import {
 import { fromBadd, fromPullFields, toBadd, toPullFields } from "./codec.ts";
 import {
   failJob,
+  finishFromOutput,
   finishJob,
   type InputStatus,
   isLeasable,
@@ -337,6 +338,12 @@ export class Node {
     }
     const waiters = this.#waiters.get(object.hash);
     if (waiters) { for (const wake of waiters) wake(); }
+  }
+
+  /** `object`, or the copy stored here if that one is further along. */
+  #fresher(object: StoredObject): StoredObject {
+    const local = this.#store.get(object.hash);
+    return local && versionOf(local.meta) > versionOf(object.meta) ? local : object;
   }
 
   #drop(hash: number): void {
@@ -921,27 +928,42 @@ export class Node {
       const forwarded = await this.#forward(request.hash, request);
       if (forwarded) return forwarded;
     }
-    const object = await this.#find(request.hash, false);
-    if (!object) return nack("not-found", `No job ${hex(request.hash)}`);
+    const found = await this.#find(request.hash, false);
+    if (!found) return nack("not-found", `No job ${hex(request.hash)}`);
+    const output = found.meta.kind === "job" && !isTerminal(found.meta)
+      ? await this.#find(found.meta.output, true)
+      : undefined;
+    // The job may have moved on while its output was looked up.
+    const object = this.#fresher(found);
     if (object.meta.kind !== "job") {
       return nack("not-a-job", `${hex(request.hash)} is a file, not a job`);
     }
+    const key = resultKey(request);
     const storing = this.#completing.get(request.hash);
     if (storing) {
       // Another report of this job is being stored: acknowledge once it is
       // stored; if storing it fails, this report is taken afresh.
       return await storing.then(() => ack(), () => this.#update(request, session));
     }
-    const finished = finishJob(object.meta, {
+    // An output already complete with another result was stored by a report
+    // that never reached the job's copies: it may have been read, so the job
+    // takes it, and this report is a duplicate.
+    const earlier = output?.meta.kind === "file" && output.meta.state === "complete" &&
+        output.meta.resultKey !== key
+      ? output.meta
+      : undefined;
+    const finished = earlier ? finishFromOutput(object.meta, earlier) : finishJob(object.meta, {
       stderr: capStderr(request.stderr ?? empty).toBase64(),
       exitCode: request.exitCode ?? null,
       reason: request.reason ?? null,
       detail: capDetail(request.detail ?? ""),
-      key: resultKey(request),
+      key,
     });
     if (!finished) return ack();
     const next = { ...object, meta: finished };
-    const stored = this.#replicateFinished(next, request.manifest ?? request.stdout, manifest);
+    const stored = earlier
+      ? this.#replicate(next).then(() => {})
+      : this.#replicateFinished(next, request.manifest ?? request.stdout, manifest);
     this.#completing.set(request.hash, stored);
     try {
       await stored;

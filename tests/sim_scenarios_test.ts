@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { formatHash, parseHash } from "../protocol/hash.ts";
+import { jobIdentity, outputIdentity, saltOf } from "../protocol/digest.ts";
+import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
 import type { Reply } from "../protocol/message.ts";
 import type { JobMeta } from "../server/objects.ts";
 import { createWorld, type SimServer, type World } from "./sim.ts";
@@ -206,3 +207,80 @@ Deno.test("UPD: a second report while the first is being stored is acknowledged 
   });
   assert.deepEqual(world.violations, []);
 });
+
+Deno.test("UPD: an output stored by a report whose server died before the job's copies stands", async () => {
+  // Both ways round: whichever of the two reports ranks higher (result key).
+  for (const [first, second] of [["A", "B"], ["B", "A"]] as const) {
+    await outputBeforeDeath(first, second);
+  }
+});
+
+async function outputBeforeDeath(first: string, second: string): Promise<void> {
+  const world = createWorld(4, { replicas: 2, leaseMs: 2_000 });
+  await world.run(async () => {
+    const servers = await ring(world, 3);
+    const client = world.client("client");
+    const ringView = servers[0]!.node.ring;
+    // A job whose owner does not keep its output.
+    const submit = (name: string) => ({
+      command: "JADD" as const,
+      name,
+      source: encoder.encode("print(4)"),
+      outputName: `${name}.out`,
+      inputs: [] as number[],
+    });
+    const name = Array.from({ length: 50 }, (_, i) => `job${i}`).find((name) => {
+      const id = jobIdentity(submit(name));
+      const job = objectHash(name, saltOf(id));
+      const output = objectHash(`${name}.out`, saltOf(outputIdentity(id)));
+      return !ringView.owners(output, 2).includes(ringView.primary(job)!);
+    })!;
+    const [jobHex, outputHex] = ok(await world.call(client, servers[0]!, submit(name)));
+    const job = parseHash(jobHex!);
+    const output = parseHash(outputHex!);
+    const primary = servers.find((s) => s.id === ringView.primary(job))!;
+    const [, outputReplica] = ringView.owners(output, 2);
+    ok(await world.call(client, primary, { command: "GETJ" }));
+    // The first report: the output reaches its first owner, its copy to the
+    // second is lost (a 10 s timeout), and the job's owner dies meanwhile.
+    let lost = false;
+    world.network.conditions.lose = ({ to, request, reply }) => {
+      if (lost || reply || to !== outputReplica || request.command !== "BADD") return false;
+      return lost = request.name === `${name}.out`;
+    };
+    const report = (server: SimServer, text: string) =>
+      world.call(client, server, {
+        command: "UPD",
+        hash: job,
+        stdout: encoder.encode(text),
+        stderr: encoder.encode(text),
+        exitCode: 0,
+      });
+    report(primary, first).catch(() => {}); // its server dies before answering
+    await world.scheduler.sleep(1_000);
+    assert.ok(lost);
+    world.cluster.kill(primary);
+    const live = servers.filter((s) => s !== primary);
+    // Readers see the first report's output.
+    const read = ok(await world.call(client, live[0]!, { command: "GET", hash: output }));
+    assert.equal(decoder.decode(Uint8Array.fromBase64(read[0]!)), first);
+    // Once the lease expires another runner takes the job and reports.
+    await world.scheduler.sleep(3_000);
+    const owner = live.find((s) => s.node.ring.primary(job) === s.id)!;
+    const [, leased] = ok(await world.call(client, owner, { command: "GETJ" }));
+    assert.equal(parseHash(leased!), job);
+    ok(await report(owner, second));
+    await world.scheduler.sleep(5_000);
+    // The output that readers saw stands, and the job agrees with it.
+    for (const server of live) {
+      const jobMeta = server.store.get(job)?.meta as JobMeta | undefined;
+      const stored = server.store.get(output);
+      if (!jobMeta || !stored) continue;
+      assert.equal(jobMeta.state, "done", server.id);
+      assert.equal(decoder.decode(stored.data), first, server.id);
+      assert.equal(stored.meta.kind === "file" && stored.meta.resultKey, jobMeta.resultKey);
+      assert.equal(stored.meta.kind === "file" && stored.meta.attempt, jobMeta.attempt);
+    }
+  });
+  assert.deepEqual(world.violations, []);
+}

@@ -29,6 +29,11 @@ const regressions: { seed: number; bug: string }[] = [
     bug: "a UPD arriving while another report of the job was being stored was acknowledged " +
       "before any copy held a result",
   },
+  {
+    seed: 442,
+    bug: "a report's output was stored but its server died before the job's copies; the job " +
+      "ran again and kept another result than the output readers had seen",
+  },
 ];
 
 /** Seeds run by default: about half a second each. */
