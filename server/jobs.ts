@@ -140,6 +140,12 @@ export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
  * or lost its peers in between): readers and dependent jobs may have read
  * that output, so it stands. The report's stderr and exit status are lost.
  * Null when the job is already finished.
+ *
+ * The record carries the output's result key, so it ranks like the output
+ * against any other result; its attempt is one past the output's, so that
+ * the report's own record, should it exist on some server after all (a
+ * split brain), outranks it. Every field is set from the output, so two
+ * servers that do this write the same record.
  */
 export function finishFromOutput(
   job: JobMeta,
@@ -149,7 +155,8 @@ export function finishFromOutput(
   return {
     ...job,
     state: "done",
-    attempt: output.attempt ?? job.attempt,
+    attempt: (output.attempt ?? job.attempt) + 1,
+    lost: 0,
     exitCode: null,
     reason: null,
     detail: "result taken from the output stored by an earlier report (its stderr was lost)",

@@ -195,11 +195,15 @@ Deno.test("finishFromOutput() finishes a job to rank with the output already sto
     attempt: 1,
     resultKey: 77,
   };
-  const done = finishFromOutput(job("leased", { attempt: 2, leaseUntilMs: 9 }), output)!;
+  const done = finishFromOutput(job("leased", { attempt: 2, leaseUntilMs: 9, lost: 1 }), output)!;
   assert.equal(done.state, "done");
-  assert.equal(done.attempt, 1);
   assert.equal(done.resultKey, 77);
   assert.equal(done.leaseUntilMs, 0);
+  // The same record whatever the copy it was made from.
+  assert.deepEqual(finishFromOutput(job("ready", { attempt: 1 }), output), done);
+  // Below the report's own record (same key, the output's attempt).
+  const own = finishJob(job("leased", { attempt: 1 }), { ...success, key: 77 })!;
+  assert.ok(versionOf(own) > versionOf(done));
   // Job and output rank alike against any other result of the job.
   const other = finishJob(job("leased", { attempt: 2 }), { ...success, key: 78 })!;
   const otherOutput: FileMeta = { ...output, attempt: 2, resultKey: 78 };

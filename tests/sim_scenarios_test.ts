@@ -279,7 +279,6 @@ async function outputBeforeDeath(first: string, second: string): Promise<void> {
       assert.equal(jobMeta.state, "done", server.id);
       assert.equal(decoder.decode(stored.data), first, server.id);
       assert.equal(stored.meta.kind === "file" && stored.meta.resultKey, jobMeta.resultKey);
-      assert.equal(stored.meta.kind === "file" && stored.meta.attempt, jobMeta.attempt);
     }
   });
   assert.deepEqual(world.violations, []);

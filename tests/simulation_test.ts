@@ -11,6 +11,7 @@
  *   default count.
  */
 
+import assert from "node:assert/strict";
 import { type SimResult, simulate } from "./sim_workload.ts";
 
 /**
@@ -33,6 +34,11 @@ const regressions: { seed: number; bug: string }[] = [
     seed: 442,
     bug: "a report's output was stored but its server died before the job's copies; the job " +
       "ran again and kept another result than the output readers had seen",
+  },
+  {
+    seed: 491,
+    bug: "the record of a job finished from its output ranked equal to the report's own record " +
+      "on the other side of a split brain: two copies of one version that never converged",
   },
 ];
 
@@ -61,6 +67,14 @@ async function check(seeds: readonly number[], verbose = false): Promise<void> {
   const seedList = failures.map((failure) => failure.seed).join(", ");
   throw new Error(`${report(failures[0]!)}\nFailing seeds: ${seedList}`);
 }
+
+Deno.test("simulate() replays a seed: the same run twice", async () => {
+  const options = { traceEvents: 1_000_000, traceTail: 1_000_000 };
+  const [first, second] = [await simulate(7, options), await simulate(7, options)];
+  assert.ok(first.trace.length > 1_000, `${first.trace.length} events`);
+  assert.deepEqual(second.stats, first.stats);
+  assert.deepEqual(second.trace, first.trace);
+});
 
 const only = Deno.env.get("SIM_SEED");
 const runs = Number(Deno.env.get("SIM_RUNS") ?? defaultRuns);
