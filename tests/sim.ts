@@ -23,7 +23,17 @@
  *   the round before it began. Then the microtask queue is empty, no commit
  *   is pending, and the only future work is in the virtual timer queue.
  *   Nothing reads the real clock and there is no real I/O, so the same seed
- *   gives the same run.
+ *   gives the same run (simulation_test.ts checks it). Server code that
+ *   called the global timers or Date.now instead of its Clock, or did real
+ *   I/O, would break this.
+ * - A killed server is cut off like SIGKILL: its timers never fire, replies
+ *   to it are dropped, requests it was serving fail with a closed
+ *   connection, and whatever it was awaiting never resolves, so it never
+ *   runs again. Its store stays; a restart opens a new Node on it.
+ *
+ * {@linkcode createWorld} builds the same pieces for scripted scenarios
+ * (sim_scenarios_test.ts), with {@linkcode NetworkConditions.lose} to lose
+ * chosen messages.
  *
  * @module
  */

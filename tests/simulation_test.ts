@@ -15,9 +15,11 @@ import assert from "node:assert/strict";
 import { type SimResult, simulate } from "./sim_workload.ts";
 
 /**
- * Seeds that found bugs (each fails on the code before its fix); they keep
- * running as fixed cases. tests/sim_scenarios_test.ts scripts the same bugs
- * by hand, so they stay covered when the workload changes.
+ * Seeds that found bugs (each failed on the code before its fix); they keep
+ * running as fixed cases. A code or workload change sends a seed's run
+ * another way, so tests/sim_scenarios_test.ts also scripts the bugs by
+ * hand; the one of two results of one attempt that never converged (found
+ * by seed 16 of the first workload) is covered there only.
  */
 const regressions: { seed: number; bug: string }[] = [
   {
@@ -42,8 +44,8 @@ const regressions: { seed: number; bug: string }[] = [
   },
 ];
 
-/** Seeds run by default: about half a second each. */
-const defaultRuns = 40;
+/** Seeds run by default: about a third of a second each here (the file takes ~25 s). */
+const defaultRuns = 60;
 
 function report(result: SimResult): string {
   return [
