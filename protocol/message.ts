@@ -93,6 +93,7 @@ export type Request =
   | { readonly command: "SADD"; readonly servers: readonly ServerRecord[] }
   | { readonly command: "GETS" }
   | { readonly command: "SUCC"; readonly dead?: { readonly host: string; readonly port: number } }
+  | { readonly command: "PROB"; readonly host: string; readonly port: number }
   | { readonly command: "STOP" }
   | { readonly command: "STAT"; readonly hash: number }
   | { readonly command: "WAIT"; readonly hash: number; readonly timeoutMs: number }
@@ -271,7 +272,8 @@ export function encodeRequest(request: Request): string {
     case "WAIT":
       return join("WAIT", formatHash(request.hash), String(request.timeoutMs));
     case "PEER":
-      return join("PEER", request.host, String(request.port));
+    case "PROB":
+      return join(request.command, request.host, String(request.port));
     case "MEMB":
       return join("MEMB", ...request.members.flatMap(memberFields));
     case "HAVE":
@@ -471,6 +473,7 @@ export function parseRequest(text: string): Request {
         hash: hashField(fields[0]!, "hash"),
         timeoutMs: integerField(fields[1]!, "timeout", waitMsMax),
       };
+    case "PROB":
     case "PEER":
       expectFields(command, fields, 2, 2);
       return { command, host: hostField(fields[0]!), port: portField(fields[1]!) };

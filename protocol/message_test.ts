@@ -170,6 +170,7 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
     timeoutMs: fc.integer({ min: 0, max: 3_600_000 }),
   }),
   PEER: fc.record({ command: fc.constant("PEER" as const), host: hostArb, port: portArb }),
+  PROB: fc.record({ command: fc.constant("PROB" as const), host: hostArb, port: portArb }),
   MEMB: fc.record({
     command: fc.constant("MEMB" as const),
     members: fc.array(

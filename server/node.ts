@@ -79,7 +79,7 @@ import {
   type StoredObject,
   versionOf,
 } from "./objects.ts";
-import { PeerPool, type PeerTransport } from "./peers.ts";
+import { PeerPool, type PeerTransport, splitId } from "./peers.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { defaultSalts, memberId, type Ring } from "./ring.ts";
 import type { Store } from "./store.ts";
@@ -299,6 +299,8 @@ export class Node {
       case "PEER":
         session.peer = memberId(request.host, request.port);
         return ack();
+      case "PROB":
+        return this.#probe(memberId(request.host, request.port));
       case "MEMB":
         return this.#gossip(request.members.map(toMember));
       case "HAVE":
@@ -1096,10 +1098,45 @@ export class Node {
     for (const peer of this.#alivePeers()) void this.#ping(peer);
   }
 
-  /** A request to a peer failed: a refused connection means dead; otherwise check. */
+  /**
+   * A request to a peer failed. A refused connection means its process is
+   * gone: dead at once. Anything else (a timeout, a reset) may be this
+   * server's own trouble: the peer is declared dead only if it does not
+   * answer a ping and other members cannot reach it either.
+   */
   async #peerFailed(id: string, error: unknown): Promise<void> {
     if (!(error instanceof ConnectionError)) throw error;
-    if (error.code === "connect" || !(await this.#ping(id))) this.#declareDead(id);
+    if (error.code === "connect" && /refused/i.test(error.message)) return this.#declareDead(id);
+    if (await this.#ping(id)) return;
+    if (await this.#othersReach(id) === false) this.#declareDead(id);
+  }
+
+  /** PROB: can this server reach `id`? (Asked by a member that cannot.) */
+  async #probe(id: string): Promise<Reply> {
+    if (id === this.id) return ack("alive");
+    return ack(await this.#ping(id) ? "alive" : "dead");
+  }
+
+  /**
+   * Asks up to three other members to reach `id` (SWIM's indirect ping):
+   * true when one can, false when those that answer cannot, null when none
+   * answers — then this server is probably the one cut off, and declares
+   * nobody dead. In a ring of two there is nobody to ask: false.
+   */
+  async #othersReach(id: string): Promise<boolean | null> {
+    const helpers = this.#peerOrder().filter((peer) => peer !== id).slice(0, 3);
+    if (helpers.length === 0) return false;
+    const { host, port } = splitId(id);
+    const verdicts = await Promise.all(helpers.map(async (helper) => {
+      try {
+        const reply = await this.#peers.request(helper, { command: "PROB", host, port }, 4_000);
+        return reply.ok ? reply.fields[0] === "alive" : null;
+      } catch {
+        return null;
+      }
+    }));
+    if (verdicts.includes(true)) return true;
+    return verdicts.includes(false) ? false : null;
   }
 
   /** Checks ring neighbours, gossips with one more member, probes one dead member. */
@@ -1117,7 +1154,12 @@ export class Node {
       if (await this.#ping(id)) return;
       const misses = (this.#suspects.get(id) ?? 0) + 1;
       this.#suspects.set(id, misses);
-      if (misses >= 2) this.#declareDead(id);
+      if (misses < 2) return;
+      const reached = await this.#othersReach(id);
+      if (reached === false) this.#declareDead(id);
+      else if (reached === null) {
+        this.#log(`${id} does not answer, nor does anyone else: not declaring it dead`);
+      } else this.#suspects.delete(id);
     }));
     if (probe) await this.#ping(probe);
   }
@@ -1379,7 +1421,7 @@ function recordTooLarge(job: StoredObject): string | null {
   return `Job record of ${largest} bytes (source, ${meta.inputs.length} input names, stderr and detail at their limits) exceeds one frame (${framePayloadBytesMax} bytes); use fewer inputs, shorter names or a smaller source`;
 }
 
-/** Cuts text to at most `bytesMax` UTF-8 bytes (on a character boundary). */
+/** The error text of a failed job's output: one line. */
 function failureText(job: StoredObject): string {
   const meta = job.meta as JobMeta;
   const detail = meta.detail ? `: ${meta.detail}` : "";

@@ -283,3 +283,35 @@ async function outputBeforeDeath(first: string, second: string): Promise<void> {
   });
   assert.deepEqual(world.violations, []);
 }
+
+Deno.test("membership: a server cut off from the ring declares nobody dead; the others declare only it", async () => {
+  const world = createWorld(7, { replicas: 2, leaseMs: 10_000 });
+  await world.run(async () => {
+    const servers = await ring(world, 4);
+    await world.scheduler.sleep(2_000);
+    const [cut, ...others] = servers as [SimServer, ...SimServer[]];
+    world.network.conditions.isolated = new Set([cut.id]);
+    await world.scheduler.sleep(8_000);
+    const seenByCut = cut.node.info().members as { id: string; alive: boolean }[];
+    assert.deepEqual(
+      seenByCut.filter((member) => !member.alive).map((member) => member.id),
+      [],
+      "the cut-off server keeps the others alive (none of its helpers answered)",
+    );
+    for (const server of others) {
+      const dead = (server.node.info().members as { id: string; alive: boolean }[])
+        .filter((member) => !member.alive).map((member) => member.id);
+      assert.deepEqual(dead, [cut.id], `${server.id} declares only the cut-off server dead`);
+    }
+    world.network.conditions.isolated = new Set();
+    await world.scheduler.sleep(10_000);
+    for (const server of servers) {
+      assert.deepEqual(
+        (server.node.info().ring as string[]).length,
+        4,
+        `${server.id} sees all four again`,
+      );
+    }
+  });
+  assert.deepEqual(world.violations, []);
+});
