@@ -9,7 +9,6 @@
  */
 
 import { ComputeCloud, type FileObject } from "../client/cloud.ts";
-import { Connection } from "../protocol/connection.ts";
 import type { ObjectStore } from "./object_store.ts";
 import type { ProcessRegistry } from "./procs.ts";
 import { bulkTransfer } from "./bulk.ts";

@@ -272,17 +272,6 @@ function inputError(detail: string): JobResult {
   };
 }
 
-function sandboxError(detail: string): JobResult {
-  return {
-    exitCode: null,
-    reason: "sandbox-error",
-    detail,
-    stdoutBytes: 0,
-    stderr: new Uint8Array(0),
-    wallMs: 0,
-  };
-}
-
 /** Inputs on local disk, by hash: stored objects never change, so a hash is fetched once. */
 class InputCache {
   readonly #cloud: ComputeCloud;
