@@ -445,15 +445,20 @@ export class Node {
     hash: number,
     metaOnly: boolean,
     everywhere = true,
+    strict = false,
   ): Promise<StoredObject | undefined> {
     const local = this.#store.get(hash);
     if (local && isTerminal(local.meta)) return local;
     let best = local;
+    let unreachable = 0;
     const owners = this.#owners(hash);
     const ask = async (ids: string[]): Promise<void> => {
       for (const id of ids) {
         const remote = await this.#pullFrom(id, hash, metaOnly);
-        if (remote && (!best || versionOf(remote.meta) > versionOf(best.meta))) best = remote;
+        if (remote === "unreachable") unreachable++;
+        else if (remote !== "absent" && (!best || versionOf(remote.meta) > versionOf(best.meta))) {
+          best = remote;
+        }
         if (best && isTerminal(best.meta)) return;
       }
     };
@@ -466,23 +471,33 @@ export class Node {
     if (best && best !== local && best !== now && !metaOnly && owners.includes(this.id)) {
       this.#apply(best);
     }
+    if (!best && strict && unreachable > 0) {
+      throw new UnavailableError(
+        `${hex(hash)} is on none of the servers that answered; ${unreachable} could not be reached`,
+      );
+    }
     return best;
   }
 
-  async #pullFrom(id: string, hash: number, metaOnly: boolean): Promise<StoredObject | undefined> {
+  /** A peer's copy of `hash`; "absent" when it has none, "unreachable" when it does not answer. */
+  async #pullFrom(
+    id: string,
+    hash: number,
+    metaOnly: boolean,
+  ): Promise<StoredObject | "absent" | "unreachable"> {
     let reply: Reply;
     try {
       reply = await this.#peers.request(id, { command: "PULL", hash, metaOnly });
     } catch (error) {
       await this.#peerFailed(id, error);
-      return undefined;
+      return "unreachable";
     }
-    if (!reply.ok) return undefined;
+    if (!reply.ok) return reply.reason === "not-found" ? "absent" : "unreachable";
     try {
       return fromPullFields(reply.fields);
     } catch (error) {
       this.#log(`peer ${id} sent a bad copy of ${hex(hash)}: ${(error as Error).message}`);
-      return undefined;
+      return "unreachable";
     }
   }
 
@@ -562,7 +577,7 @@ export class Node {
   }
 
   async #get(hash: number): Promise<Reply> {
-    const object = await this.#find(hash, false);
+    const object = await this.#find(hash, false, true, true);
     if (!object) return nack("not-found", `No object ${hex(hash)}`);
     const meta = object.meta;
     if (meta.kind === "job") {
@@ -581,7 +596,7 @@ export class Node {
 
   /** The manifest of a chunked file. */
   async #getManifest(hash: number): Promise<Reply> {
-    const object = await this.#find(hash, false);
+    const object = await this.#find(hash, false, true, true);
     if (!object) return nack("not-found", `No object ${hex(hash)}`);
     const meta = object.meta;
     if (meta.kind === "job") return nack("not-a-file", `${hex(hash)} is a job, not a file`);
@@ -596,7 +611,7 @@ export class Node {
   }
 
   async #stat(hash: number): Promise<Reply> {
-    const object = await this.#find(hash, true);
+    const object = await this.#find(hash, true, true, true);
     if (!object) return nack("not-found", `No object ${hex(hash)}`);
     const meta = object.meta;
     const summary = meta.kind === "file"
@@ -638,7 +653,7 @@ export class Node {
     }
     const deadline = this.#now() + timeoutMs;
     for (;;) {
-      const object = await this.#find(hash, true);
+      const object = await this.#find(hash, true, true, true);
       if (!object) return nack("not-found", `No object ${hex(hash)}`);
       const remaining = deadline - this.#now();
       if (isTerminal(object.meta) || remaining <= 0 || this.#stopped) return ack(object.meta.state);
@@ -671,7 +686,11 @@ export class Node {
       );
     }
     const inputs: InputStatus[] = [];
-    for (const object of await Promise.all(request.inputs.map((hash) => this.#find(hash, true)))) {
+    for (
+      const object of await Promise.all(
+        request.inputs.map((hash) => this.#find(hash, true, true, true)),
+      )
+    ) {
       const hash = request.inputs[inputs.length]!;
       if (!object) return nack("unknown-input", `Input ${hex(hash)} does not exist`);
       if (object.meta.kind !== "file") {
@@ -930,7 +949,7 @@ export class Node {
       const forwarded = await this.#forward(request.hash, request);
       if (forwarded) return forwarded;
     }
-    const found = await this.#find(request.hash, false);
+    const found = await this.#find(request.hash, false, true, true);
     if (!found) return nack("not-found", `No job ${hex(request.hash)}`);
     const output = found.meta.kind === "job" && !isTerminal(found.meta)
       ? await this.#find(found.meta.output, true)
@@ -1319,7 +1338,7 @@ export class Node {
       if (version === undefined) return void held.push(entry.hash);
       if (version > entry.version) {
         const remote = await this.#pullFrom(id, entry.hash, false);
-        if (remote) this.#apply(remote);
+        if (typeof remote === "object") this.#apply(remote);
         return void held.push(entry.hash);
       }
       const object = this.#store.get(entry.hash);
