@@ -1,8 +1,10 @@
 /**
  * A server of the ring: request handlers, replication, forwarding, the job
- * queue, membership and repair. Decisions come from the pure modules
- * (objects.ts, jobs.ts, ring.ts, membership.ts); this file carries them out
- * against the store and the peers, persisting before it answers.
+ * queue and repair. Membership (the members table, the ring, gossip,
+ * failure detection, join) is membership_service.ts. Decisions come from
+ * the pure modules (objects.ts, jobs.ts, ring.ts, membership.ts); this file
+ * carries them out against the store and the peers, persisting before it
+ * answers.
  *
  * @module
  */
@@ -22,14 +24,10 @@ import {
   capStderr,
   encodeReply,
   encodeRequest,
-  memberFields,
   nack,
-  parseMembers,
-  parseServers,
   ProtocolError,
   type Reply,
   type Request,
-  serverFields,
   type VersionedHash,
 } from "../protocol/message.ts";
 import {
@@ -43,7 +41,6 @@ import {
   readinessSweepMs,
   repairConcurrency,
   repairIntervalMs,
-  ringPositionsMax,
   saltProbesMax,
   sourceBytesMax,
   stderrBytesMax,
@@ -69,7 +66,8 @@ import {
   readinessOf,
   releaseJob,
 } from "./jobs.ts";
-import { type Member, mergeMembers, ringOf, toMember } from "./membership.ts";
+import { toMember } from "./membership.ts";
+import { Membership } from "./membership_service.ts";
 import {
   type FileMeta,
   type FileState,
@@ -79,10 +77,13 @@ import {
   type StoredObject,
   versionOf,
 } from "./objects.ts";
-import { PeerPool, type PeerTransport, splitId } from "./peers.ts";
+import { PeerPool, type PeerTransport } from "./peers.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { defaultSalts, memberId, type Ring } from "./ring.ts";
+import { memberId, type Ring } from "./ring.ts";
+import type { Session } from "./session.ts";
 import type { Store } from "./store.ts";
+
+export type { Session } from "./session.ts";
 
 /** What a server needs to run. */
 export interface NodeOptions {
@@ -106,11 +107,6 @@ export interface NodeOptions {
   readonly log?: (message: string) => void;
 }
 
-/** Per-connection state: whether the other side is a peer server. */
-export interface Session {
-  peer: string | null;
-}
-
 /** An operation that could not reach enough servers. */
 class UnavailableError extends Error {
   override name = "UnavailableError";
@@ -131,8 +127,7 @@ export class Node {
   readonly #clock: Clock;
   readonly #now: () => number;
   readonly #log: (message: string) => void;
-  #members = new Map<string, Member>();
-  #ring: Ring;
+  readonly #membership: Membership;
   /** Jobs held here that are not finished, in submission order. */
   readonly #openJobs = new Map<number, JobMeta>();
   /** Files known to be finished, with their state: inputs of waiting jobs. */
@@ -143,13 +138,10 @@ export class Node {
   /** GETJ long polls waiting for a job to become ready. */
   readonly #jobWaiters = new Set<() => void>();
   readonly #timers = new Set<number>();
-  readonly #suspects = new Map<string, number>();
   #reconciling = true;
   #repairing = false;
   #repairAgain = false;
   #sweeping = false;
-  #peerCursor = 0;
-  #gossipCursor = 0;
   #stopped = false;
 
   /** Creates the server; call {@linkcode start} to join and serve. */
@@ -161,12 +153,21 @@ export class Node {
     this.#clock = options.clock ?? systemClock;
     this.#now = options.now ?? (() => this.#clock.now());
     this.#log = options.log ?? (() => {});
-    this.#ring = ringOf(this.#members);
+    this.#membership = new Membership({
+      host: options.host,
+      port: options.port,
+      vnodes: options.vnodes,
+      ...(options.join ? { join: options.join } : {}),
+      store: this.#store,
+      transport: this.#peers,
+      log: this.#log,
+      onRingChange: () => this.#scheduleRepair(),
+    });
   }
 
   /** The live members' ring as this server sees it. */
   get ring(): Ring {
-    return this.#ring;
+    return this.#membership.ring;
   }
 
   // ---------------------------------------------------------------- start/stop
@@ -177,11 +178,11 @@ export class Node {
    * @throws {Error} when a ring to join was given and none of it answers.
    */
   async start(): Promise<void> {
-    this.#loadMembers();
+    this.#membership.load();
     for (const job of this.#store.openJobs()) this.#openJobs.set(job.hash, job.meta as JobMeta);
     this.#sortOpenJobs();
-    await this.#join();
-    this.#every(this.#options.heartbeatMs ?? heartbeatMs, () => this.#heartbeat());
+    await this.#membership.join();
+    this.#every(this.#options.heartbeatMs ?? heartbeatMs, () => this.#membership.heartbeat());
     this.#every(readinessSweepMs, () => this.#sweepReadiness());
     this.#every(repairIntervalMs, () => this.#repair());
     await this.#repair();
@@ -217,20 +218,6 @@ export class Node {
       }
     }, ms);
     this.#timers.add(timer);
-  }
-
-  #loadMembers(): void {
-    for (const member of this.#store.members()) this.#members.set(member.id, member);
-    const previous = this.#members.get(this.id);
-    const self: Member = {
-      id: this.id,
-      host: this.#options.host,
-      port: this.#options.port,
-      incarnation: (previous?.incarnation ?? 0) + 1,
-      alive: true,
-      salts: defaultSalts(this.#options.vnodes),
-    };
-    this.#setMembers([self]);
   }
 
   #sortOpenJobs(): void {
@@ -281,11 +268,11 @@ export class Node {
       case "HAVJ":
         return this.#haveJob(session);
       case "SADD":
-        return this.#addServers(request.servers);
+        return this.#membership.addServers(request.servers);
       case "GETS":
-        return ack(...this.#aliveMembers().flatMap(memberServerFields));
+        return this.#membership.servers();
       case "SUCC":
-        return this.#successorDied(request.dead);
+        return this.#membership.successorDied(request.dead);
       case "STOP":
         return ack();
       case "STAT":
@@ -300,9 +287,9 @@ export class Node {
         session.peer = memberId(request.host, request.port);
         return ack();
       case "PROB":
-        return this.#probe(memberId(request.host, request.port));
+        return this.#membership.probe(memberId(request.host, request.port));
       case "MEMB":
-        return this.#gossip(request.members.map(toMember));
+        return this.#membership.gossip(request.members.map(toMember));
       case "HAVE":
         return this.#have(request.entries);
       case "PULL":
@@ -356,30 +343,11 @@ export class Node {
   // ---------------------------------------------------------------- ring helpers
 
   #owners(hash: number): string[] {
-    return this.#ring.owners(hash, this.#options.replicas);
+    return this.#membership.ring.owners(hash, this.#options.replicas);
   }
 
   #isPrimary(hash: number): boolean {
-    return this.#ring.primary(hash) === this.id;
-  }
-
-  #aliveMembers(): Member[] {
-    return [...this.#members.values()].filter((m) => m.alive).sort((
-      a,
-      b,
-    ) => (a.id < b.id ? -1 : 1));
-  }
-
-  #alivePeers(): string[] {
-    return this.#aliveMembers().map((m) => m.id).filter((id) => id !== this.id);
-  }
-
-  /** Peers in a rotating order, so that forwarded work spreads evenly. */
-  #peerOrder(): string[] {
-    const peers = this.#alivePeers();
-    if (peers.length === 0) return peers;
-    const start = this.#peerCursor++ % peers.length;
-    return [...peers.slice(start), ...peers.slice(0, start)];
+    return this.#membership.ring.primary(hash) === this.id;
   }
 
   // ---------------------------------------------------------------- replication
@@ -426,7 +394,7 @@ export class Node {
     try {
       reply = await this.#peers.request(id, toBadd(object));
     } catch (error) {
-      await this.#peerFailed(id, error);
+      await this.#membership.peerFailed(id, error);
       return "unreachable";
     }
     if (reply.ok) return "ok";
@@ -463,7 +431,9 @@ export class Node {
       }
     };
     await ask(owners.filter((id) => id !== this.id));
-    if (!best && everywhere) await ask(this.#alivePeers().filter((id) => !owners.includes(id)));
+    if (!best && everywhere) {
+      await ask(this.#membership.alivePeers().filter((id) => !owners.includes(id)));
+    }
     // Asking peers can take long (a lost reply waits for the timeout): what
     // was stored here meanwhile (a job's result) is fresher than `local`.
     const now = this.#store.get(hash);
@@ -489,7 +459,7 @@ export class Node {
     try {
       reply = await this.#peers.request(id, { command: "PULL", hash, metaOnly });
     } catch (error) {
-      await this.#peerFailed(id, error);
+      await this.#membership.peerFailed(id, error);
       return "unreachable";
     }
     if (!reply.ok) return reply.reason === "not-found" ? "absent" : "unreachable";
@@ -504,12 +474,12 @@ export class Node {
   /** Forwards a request to the primary of `hash`, failing over to the next owner. */
   async #forward(hash: number, request: Request, timeoutMs?: number): Promise<Reply | null> {
     for (let round = 0; round < 3; round++) {
-      const primary = this.#ring.primary(hash);
+      const primary = this.#membership.ring.primary(hash);
       if (primary === undefined || primary === this.id) return null;
       try {
         return await this.#peers.request(primary, request, timeoutMs);
       } catch (error) {
-        await this.#peerFailed(primary, error);
+        await this.#membership.peerFailed(primary, error);
       }
     }
     throw new UnavailableError(`Cannot reach the owner of ${hex(hash)}`);
@@ -806,12 +776,12 @@ export class Node {
     if (local.kind === "job") return local.reply;
     if (session.peer) return leaseReply(local.kind);
     let work = local.kind === "wait";
-    for (const id of this.#peerOrder()) {
+    for (const id of this.#membership.peerOrder()) {
       let reply: Reply;
       try {
         reply = await this.#peers.request(id, { command: "GETJ" });
       } catch (error) {
-        await this.#peerFailed(id, error);
+        await this.#membership.peerFailed(id, error);
         work = true;
         continue;
       }
@@ -826,13 +796,13 @@ export class Node {
     if (local === "ready") return ack();
     if (session.peer) return leaseReply(local);
     let work = local === "wait";
-    for (const id of this.#peerOrder()) {
+    for (const id of this.#membership.peerOrder()) {
       try {
         const reply = await this.#peers.request(id, { command: "HAVJ" });
         if (reply.ok) return ack();
         if (reply.reason === "wait") work = true;
       } catch (error) {
-        await this.#peerFailed(id, error);
+        await this.#membership.peerFailed(id, error);
         work = true;
       }
     }
@@ -1031,23 +1001,9 @@ export class Node {
     }
   }
 
-  // ---------------------------------------------------------------- membership
+  // ---------------------------------------------------------------- ring changes
 
-  #setMembers(members: readonly Member[]): void {
-    if (members.length === 0) return;
-    for (const member of members) this.#members.set(member.id, member);
-    this.#store.saveMembers(members);
-    const before = this.#ring;
-    this.#ring = ringOf(this.#members);
-    if (
-      before.positions.length !== this.#ring.positions.length ||
-      before.members.join() !== this.#ring.members.join()
-    ) {
-      this.#log(`ring: ${this.#ring.members.join(", ")}`);
-      this.#scheduleRepair();
-    }
-  }
-
+  /** A repair pass soon after the ring changed. */
   #scheduleRepair(): void {
     if (this.#stopped) return;
     const timer = this.#clock.setTimeout(() => {
@@ -1055,195 +1011,6 @@ export class Node {
       void this.#repair().catch((error) => this.#log(`repair failed: ${(error as Error).message}`));
     }, 50);
     this.#timers.add(timer);
-  }
-
-  #addServers(records: readonly { host: string; port: number; salt: number }[]): Reply {
-    const grouped = new Map<string, Member>();
-    for (const record of records) {
-      const id = memberId(record.host, record.port);
-      const member = grouped.get(id) ??
-        { id, host: record.host, port: record.port, incarnation: 0, alive: true, salts: [] };
-      grouped.set(id, { ...member, salts: [...member.salts, record.salt] });
-    }
-    this.#setMembers([...grouped.values()].filter((member) => !this.#members.has(member.id)));
-    return ack();
-  }
-
-  #gossip(incoming: readonly Member[]): Reply {
-    this.#mergeMembers(incoming);
-    return ack(...[...this.#members.values()].flatMap(memberFields));
-  }
-
-  #mergeMembers(incoming: readonly Member[]): void {
-    const result = mergeMembers(this.#members, incoming, this.id);
-    if (result.refuteIncarnation !== undefined) {
-      this.#log(`refuting my death: incarnation ${result.refuteIncarnation}`);
-    }
-    this.#setMembers(result.changed);
-  }
-
-  async #successorDied(dead?: { host: string; port: number }): Promise<Reply> {
-    if (dead) {
-      const id = memberId(dead.host, dead.port);
-      if (id !== this.id && !(await this.#ping(id))) this.#declareDead(id);
-    } else {
-      await this.#heartbeat();
-    }
-    return ack();
-  }
-
-  /** Exchanges membership with a peer; false when it does not answer. */
-  async #ping(id: string): Promise<boolean> {
-    try {
-      const reply = await this.#peers.request(id, {
-        command: "MEMB",
-        members: [...this.#members.values()],
-      }, 2_000);
-      if (reply.ok) this.#mergeMembers(parseMembers(reply.fields).map(toMember));
-      this.#suspects.delete(id);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  #declareDead(id: string): void {
-    const member = this.#members.get(id);
-    if (!member || !member.alive || id === this.id) return;
-    this.#log(`declaring ${id} dead`);
-    this.#peers.forget(id);
-    this.#suspects.delete(id);
-    this.#setMembers([{ ...member, alive: false }]);
-    for (const peer of this.#alivePeers()) void this.#ping(peer);
-  }
-
-  /**
-   * A request to a peer failed. A refused connection means its process is
-   * gone: dead at once. Anything else (a timeout, a reset) may be this
-   * server's own trouble: the peer is declared dead only if it does not
-   * answer a ping and other members cannot reach it either.
-   */
-  async #peerFailed(id: string, error: unknown): Promise<void> {
-    if (!(error instanceof ConnectionError)) throw error;
-    if (error.code === "connect" && /refused/i.test(error.message)) return this.#declareDead(id);
-    if (await this.#ping(id)) return;
-    if (await this.#othersReach(id) === false) this.#declareDead(id);
-  }
-
-  /** PROB: can this server reach `id`? (Asked by a member that cannot.) */
-  async #probe(id: string): Promise<Reply> {
-    if (id === this.id) return ack("alive");
-    return ack(await this.#ping(id) ? "alive" : "dead");
-  }
-
-  /**
-   * Asks up to three other members to reach `id` (SWIM's indirect ping):
-   * true when one can, false when those that answer cannot, null when none
-   * answers — then this server is probably the one cut off, and declares
-   * nobody dead. In a ring of two there is nobody to ask: false.
-   */
-  async #othersReach(id: string): Promise<boolean | null> {
-    const helpers = this.#peerOrder().filter((peer) => peer !== id).slice(0, 3);
-    if (helpers.length === 0) return false;
-    const { host, port } = splitId(id);
-    const verdicts = await Promise.all(helpers.map(async (helper) => {
-      try {
-        const reply = await this.#peers.request(helper, { command: "PROB", host, port }, 4_000);
-        return reply.ok ? reply.fields[0] === "alive" : null;
-      } catch {
-        return null;
-      }
-    }));
-    if (verdicts.includes(true)) return true;
-    return verdicts.includes(false) ? false : null;
-  }
-
-  /** Checks ring neighbours, gossips with one more member, probes one dead member. */
-  async #heartbeat(): Promise<void> {
-    const neighbours = new Set([
-      ...this.#ring.neighbours(this.id, 1),
-      ...this.#ring.neighbours(this.id, -1),
-    ]);
-    const others = this.#alivePeers().filter((id) => !neighbours.has(id));
-    if (others.length > 0) neighbours.add(others[this.#gossipCursor % others.length]!);
-    const dead = [...this.#members.values()].filter((m) => !m.alive).map((m) => m.id);
-    const probe = dead.length > 0 ? dead[this.#gossipCursor % dead.length] : undefined;
-    this.#gossipCursor++;
-    await Promise.all([...neighbours].map(async (id) => {
-      if (await this.#ping(id)) return;
-      const misses = (this.#suspects.get(id) ?? 0) + 1;
-      this.#suspects.set(id, misses);
-      if (misses < 2) return;
-      const reached = await this.#othersReach(id);
-      if (reached === false) this.#declareDead(id);
-      else if (reached === null) {
-        this.#log(`${id} does not answer, nor does anyone else: not declaring it dead`);
-      } else this.#suspects.delete(id);
-    }));
-    if (probe) await this.#ping(probe);
-  }
-
-  /**
-   * Crawls GETS from every server it learns of, then announces itself.
-   * Known members that do not answer are marked dead: after a restart of
-   * the whole ring the first server up must not wait for the others.
-   *
-   * @throws {Error} when a ring to join was given and none of it answers.
-   */
-  async #join(): Promise<void> {
-    const target = this.#options.join
-      ? memberId(this.#options.join.host, this.#options.join.port)
-      : undefined;
-    const seeds = new Set(this.#alivePeers());
-    if (target) seeds.add(target);
-    seeds.delete(this.id);
-    if (seeds.size === 0) return;
-    const visited = new Set<string>([this.id]);
-    const reached = new Set<string>();
-    const queue = [...seeds];
-    while (queue.length > 0) {
-      const id = queue.shift()!;
-      if (visited.has(id)) continue;
-      visited.add(id);
-      const servers = await this.#crawl(id);
-      if (!servers) continue;
-      reached.add(id);
-      this.#addServers(servers);
-      for (const server of servers) queue.push(memberId(server.host, server.port));
-    }
-    if (target && reached.size === 0) {
-      throw new Error(`Cannot join the ring: none of ${[...seeds].join(", ")} answers`);
-    }
-    for (const id of this.#alivePeers()) if (!reached.has(id)) this.#declareDead(id);
-    const positions = this.#ring.positions.length;
-    if (positions > ringPositionsMax) {
-      throw new Error(
-        `Cannot join the ring: it would have ${positions} positions, more than the ${ringPositionsMax} a GETS reply can list; start this server with fewer --vnodes`,
-      );
-    }
-    const self = this.#members.get(this.id)!;
-    const announce = self.salts.map((salt) => ({ host: self.host, port: self.port, salt }));
-    await Promise.all(
-      this.#alivePeers().map(async (id) => {
-        try {
-          await this.#peers.request(id, { command: "SADD", servers: announce });
-        } catch {
-          // A peer that does not answer is found dead by the heartbeat.
-        }
-        await this.#ping(id);
-      }),
-    );
-  }
-
-  async #crawl(id: string): Promise<{ host: string; port: number; salt: number }[] | null> {
-    try {
-      const reply = await this.#peers.request(id, { command: "GETS" });
-      if (!reply.ok) return null;
-      await this.#ping(id);
-      return parseServers(reply.fields);
-    } catch {
-      return null;
-    }
   }
 
   // ---------------------------------------------------------------- repair
@@ -1324,7 +1091,7 @@ export class Node {
     try {
       reply = await this.#peers.request(id, { command: "HAVE", entries });
     } catch (error) {
-      await this.#peerFailed(id, error).catch(() => {});
+      await this.#membership.peerFailed(id, error).catch(() => {});
       return [];
     }
     if (!reply.ok) return [];
@@ -1373,7 +1140,7 @@ export class Node {
         else stray++;
       }
     }
-    const self = this.#members.get(this.id)!;
+    const self = this.#membership.self;
     return {
       id: this.id,
       incarnation: self.incarnation,
@@ -1382,21 +1149,15 @@ export class Node {
       objects: { owner, replica, stray, ...this.#store.counts() },
       openJobs: this.#openJobs.size,
       reconciling: this.#reconciling,
-      members: [...this.#members.values()].map(({ id, incarnation, alive, salts }) => ({
+      members: this.#membership.members().map(({ id, incarnation, alive, salts }) => ({
         id,
         incarnation,
         alive,
         vnodes: salts.length,
       })),
-      ring: this.#ring.members,
+      ring: this.#membership.ring.members,
     };
   }
-}
-
-function memberServerFields(member: Member): string[] {
-  return member.salts.flatMap((salt) =>
-    serverFields({ host: member.host, port: member.port, salt })
-  );
 }
 
 function leaseReply(kind: "wait" | "none"): Reply {
