@@ -164,13 +164,14 @@ export class ComputeCloud {
    *
    * @throws {ConnectionError} when no known server answers.
    */
-  async request(request: Request, timeoutMs?: number): Promise<Reply> {
+  async request(request: Request, timeoutMs?: number, signal?: AbortSignal): Promise<Reply> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.#servers.length + 1; attempt++) {
       const server = this.#servers[this.#current]!;
       try {
-        return await this.#requestAt(`${server.host}:${server.port}`, request, timeoutMs);
+        return await this.#requestAt(`${server.host}:${server.port}`, request, timeoutMs, signal);
       } catch (error) {
+        if (signal?.aborted) throw new ConnectionError("closed", "Request abandoned");
         if (!(error instanceof ConnectionError) || error.code === "protocol") throw error;
         lastError = error;
         if (error.code === "timeout") throw error;
@@ -180,15 +181,28 @@ export class ComputeCloud {
     throw lastError;
   }
 
-  /** Sends a request to the server at `address` only. */
-  async #requestAt(address: string, request: Request, timeoutMs?: number): Promise<Reply> {
+  /**
+   * Sends a request to the server at `address` only. Aborting `signal`
+   * closes the connection, which tells the server the request is abandoned.
+   */
+  async #requestAt(
+    address: string,
+    request: Request,
+    timeoutMs?: number,
+    signal?: AbortSignal,
+  ): Promise<Reply> {
     const connection = await this.#take(address);
+    const abandon = () => connection.close();
+    signal?.addEventListener("abort", abandon, { once: true });
     try {
+      if (signal?.aborted) throw new ConnectionError("closed", "Request abandoned");
       const reply = await connection.request(request, timeoutMs ?? this.#options.requestTimeoutMs);
+      signal?.removeEventListener("abort", abandon);
       this.#give(address, connection);
       if (!reply.ok && reply.reason === "busy") throw new CloudError("busy", reply.detail);
       return reply;
     } catch (error) {
+      signal?.removeEventListener("abort", abandon);
       connection.close();
       throw error;
     }
@@ -465,16 +479,25 @@ export class ComputeCloud {
   /**
    * Takes a job to run (GETJ): the job, or "wait" (others are not ready
    * yet) or "none" (no jobs left). With `waitMs`, the server holds the
-   * request until a job is ready or the time is up (long poll).
+   * request until a job is ready or the time is up (long poll). Aborting
+   * `signal` abandons the request (the server then leases nothing to this
+   * client) and returns "wait".
    */
-  async takeJob(waitMs = 0): Promise<LeasedJob | "wait" | "none"> {
+  async takeJob(waitMs = 0, signal?: AbortSignal): Promise<LeasedJob | "wait" | "none"> {
     const request = waitMs > 0
       ? { command: "GETJ" as const, waitMs }
       : { command: "GETJ" as const };
-    const reply = await this.request(
-      request,
-      waitMs > 0 ? waitMs + (this.#options.requestTimeoutMs ?? 30_000) : undefined,
-    );
+    let reply: Reply;
+    try {
+      reply = await this.request(
+        request,
+        waitMs > 0 ? waitMs + (this.#options.requestTimeoutMs ?? 30_000) : undefined,
+        signal,
+      );
+    } catch (error) {
+      if (signal?.aborted) return "wait";
+      throw error;
+    }
     if (!reply.ok) {
       if (reply.reason === "wait" || reply.reason === "none") return reply.reason;
       throw new CloudError(reply.reason, reply.detail);

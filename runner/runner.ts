@@ -97,7 +97,10 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
       let taken: Awaited<ReturnType<ComputeCloud["takeJob"]>>;
       try {
         // A long poll: the server answers as soon as a job is ready.
-        taken = await cloud.takeJob(options.watch ? runnerWatchPollMs : runnerDrainPollMs);
+        taken = await cloud.takeJob(
+          options.watch ? runnerWatchPollMs : runnerDrainPollMs,
+          options.signal,
+        );
         backoffMs = 0;
       } catch (error) {
         if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
@@ -108,6 +111,12 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
       }
       if (taken === "none" && !options.watch) return;
       if (taken === "none" || taken === "wait") continue;
+      // A job that arrived as the runner was stopped is given back unrun.
+      if (options.signal?.aborted) {
+        await giveBack(taken);
+        summary.returned++;
+        return;
+      }
       const outcome = await runOne(taken, `${options.workDir}/outputs/${lane}.out`);
       summary[outcome]++;
       if (outcome === "returned" && sandboxFailures >= runnerSandboxFailuresMax) {

@@ -118,17 +118,21 @@ async function handleConnection(
       : Math.max(0, partialSince + frameLimitMs - Date.now());
     timer = setTimeout(() => closeQuietly(conn), ms);
   };
+  const reads: Reads = { pending: null, spare: null };
   try {
     (conn as Deno.TcpConn).setNoDelay?.(true);
     for (;;) {
       arm();
-      const count = await conn.read(buffer);
+      const pending = reads.pending;
+      reads.pending = null;
+      const bytes = pending?.bytes ?? buffer;
+      const count = await (pending?.count ?? conn.read(buffer));
       // No deadline while requests are served: a long WAIT is not idleness.
       clearTimeout(timer);
       if (count === null) return;
-      decoder.push(buffer.subarray(0, count));
+      decoder.push(bytes.subarray(0, count));
       const pendingBefore = decoder.pendingBytes;
-      if (!await drain(node, conn, decoder, session)) return;
+      if (!await drain(node, conn, decoder, session, reads)) return;
       if (decoder.pendingBytes === 0) partialSince = null;
       else if (partialSince === null || decoder.pendingBytes < pendingBefore) {
         partialSince = Date.now();
@@ -146,12 +150,58 @@ async function handleConnection(
   }
 }
 
+/**
+ * A read of the connection started while a request was being served (to
+ * notice the client hanging up), whose bytes the next turn of the read loop
+ * takes.
+ */
+interface Reads {
+  pending: { readonly bytes: Uint8Array; readonly count: Promise<number | null> } | null;
+  /** The buffer such reads use, allocated on the first. */
+  spare: Uint8Array | null;
+}
+
+/** Requests that may wait a long time for something to happen. */
+function mayWait(request: Request): boolean {
+  return (request.command === "GETJ" && (request.waitMs ?? 0) > 0) || request.command === "WAIT";
+}
+
+/**
+ * Serves one request. While a request that waits is served, the connection
+ * is read too: a client that hangs up aborts `session.hangUp`, so that a
+ * GETJ stops waiting instead of leasing a job to nobody. Bytes that arrive
+ * meanwhile (a pipelined request) are kept for the read loop.
+ */
+function handleWatching(
+  node: RequestHandler,
+  request: Request,
+  conn: Deno.Conn,
+  session: Session,
+  reads: Reads,
+): Promise<Reply> {
+  if (!mayWait(request) || reads.pending) return node.handle(request, session);
+  const hangUp = new AbortController();
+  const bytes = reads.spare ??= new Uint8Array(readChunkBytes);
+  const count = conn.read(bytes).then((count) => {
+    if (count === null) hangUp.abort();
+    return count;
+  }, (error) => {
+    hangUp.abort();
+    throw error;
+  });
+  // Awaited by the read loop, unless the connection closes first.
+  count.catch(() => {});
+  reads.pending = { bytes, count };
+  return node.handle(request, { ...session, hangUp: hangUp.signal });
+}
+
 /** Serves every complete frame received; false when the connection must close. */
 async function drain(
   node: RequestHandler,
   conn: Deno.Conn,
   decoder: FrameDecoder,
   session: Session,
+  reads: Reads,
 ): Promise<boolean> {
   for (;;) {
     let reply: Reply;
@@ -168,7 +218,7 @@ async function drain(
       } else {
         const request = parseRequest(decodePayload(decoded.payload));
         if (request.command === "STOP") return false;
-        reply = await node.handle(request, session);
+        reply = await handleWatching(node, request, conn, session, reads);
       }
     } catch (error) {
       if (error instanceof FrameError) {

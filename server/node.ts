@@ -626,7 +626,9 @@ export class Node {
       const object = await this.#find(hash, true, true, true);
       if (!object) return nack("not-found", `No object ${hex(hash)}`);
       const remaining = deadline - this.#now();
-      if (isTerminal(object.meta) || remaining <= 0 || this.#stopped) return ack(object.meta.state);
+      if (
+        isTerminal(object.meta) || remaining <= 0 || this.#stopped || session.hangUp?.aborted
+      ) return ack(object.meta.state);
       await this.#waitFor(hash, Math.min(remaining, 1_000));
     }
   }
@@ -746,23 +748,26 @@ export class Node {
   async #getJob(session: Session, waitMs: number): Promise<Reply> {
     const deadline = this.#now() + waitMs;
     for (;;) {
+      if (session.hangUp?.aborted) return leaseReply("wait");
       const reply = await this.#getJobOnce(session);
       const remaining = deadline - this.#now();
       if (reply.ok || session.peer || remaining <= 0 || this.#stopped) return reply;
-      await this.#jobsChanged(Math.min(remaining, jobPollMs));
+      await this.#jobsChanged(Math.min(remaining, jobPollMs), session.hangUp);
     }
   }
 
-  /** Resolves when a job may have become ready here, or after `ms`. */
-  #jobsChanged(ms: number): Promise<void> {
+  /** Resolves when a job may have become ready here, after `ms`, or when `hangUp` aborts. */
+  #jobsChanged(ms: number, hangUp?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
         this.#clock.clearTimer(timer);
         this.#jobWaiters.delete(wake);
+        hangUp?.removeEventListener("abort", wake);
         resolve();
       };
       const timer = this.#clock.setTimeout(wake, ms);
       this.#jobWaiters.add(wake);
+      hangUp?.addEventListener("abort", wake, { once: true });
     });
   }
 

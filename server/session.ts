@@ -8,4 +8,10 @@
 export interface Session {
   /** `host:port` of the peer server on the other side (set by PEER), or null for a client. */
   peer: string | null;
+  /**
+   * Aborted when the client hangs up while a request that waits (GETJ with
+   * a wait, WAIT) is being served: the server stops waiting, and above all
+   * leases no job to a client that is gone.
+   */
+  hangUp?: AbortSignal;
 }

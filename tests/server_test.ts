@@ -9,7 +9,7 @@ import { CloudError } from "../client/cloud.ts";
 import { Connection } from "../protocol/connection.ts";
 import { encodeFrame, FrameDecoder } from "../protocol/frame.ts";
 import { formatHash, objectHash } from "../protocol/hash.ts";
-import { parseReply, type Reply } from "../protocol/message.ts";
+import { encodeRequest, parseReply, type Reply } from "../protocol/message.ts";
 import { ServerProcess } from "./harness.ts";
 
 const encoder = new TextEncoder();
@@ -278,6 +278,50 @@ Deno.test("server GETJ with a wait answers as soon as a job is submitted", async
   } finally {
     runner.close();
     submitter.close();
+  }
+});
+
+Deno.test("server GETJ whose client hangs up while it waits leases nothing to it", async () => {
+  await using server = await ServerProcess.start();
+  const runner = server.client();
+  const submitter = server.client();
+  try {
+    const stop = new AbortController();
+    const taking = runner.takeJob(20_000, stop.signal);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    stop.abort();
+    assert.equal(await taking, "wait", "an abandoned long poll returns at once");
+    // Give the server a moment to read the hang-up before the job exists.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const [job] = await submitter.addJob("after-hang-up", "print(1)", "o", []);
+    const taken = await submitter.takeJob();
+    assert.ok(
+      typeof taken === "object" && taken.hash === job.hash,
+      "the job is still there for the next runner, not leased to the one that left",
+    );
+    assert.equal((await job.status()).attempt, 1);
+  } finally {
+    runner.close();
+    submitter.close();
+  }
+});
+
+Deno.test("server serves a request pipelined behind a waiting GETJ, in order", async () => {
+  await using server = await ServerProcess.start();
+  const cloud = server.client();
+  const raw = await Raw.open(server);
+  try {
+    const file = await cloud.addString("piped", "behind the wait");
+    await raw.send(encodeFrame(encodeRequest({ command: "GETJ", waitMs: 300 })));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await raw.send(encodeFrame(encodeRequest({ command: "GET", hash: file.hashValue })));
+    assertNack(await raw.reply(), "none");
+    const got = await raw.reply();
+    assert.ok(got?.ok, "the GET sent during the wait is answered after it");
+    assert.equal(decoder.decode(Uint8Array.fromBase64(got.fields[0]!)), "behind the wait");
+  } finally {
+    raw.close();
+    cloud.close();
   }
 });
 
