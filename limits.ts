@@ -174,6 +174,14 @@ export const connectionsMax = 1024;
 export const idleMs = 120_000;
 
 /**
+ * How often a server looks for connections past their deadline (idle, or a
+ * frame arriving too slowly): a tenth of the shorter limit, at least every
+ * 10 ms and at most every second, so a deadline is enforced within 10 % of
+ * itself (or a second) and an idle server wakes at most once a second.
+ */
+export const deadlineSweepMsMax = 1_000;
+
+/**
  * A frame that has started arriving must finish within this long: a sender
  * that stops mid-frame is broken or hostile.
  */

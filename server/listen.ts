@@ -17,7 +17,13 @@ import {
   ProtocolError,
   type Reply,
 } from "../protocol/message.ts";
-import { connectionsMax, frameReadMs, idleMs, readChunkBytes } from "../limits.ts";
+import {
+  connectionsMax,
+  deadlineSweepMsMax,
+  frameReadMs,
+  idleMs,
+  readChunkBytes,
+} from "../limits.ts";
 import type { Request } from "../protocol/message.ts";
 import type { Session } from "./node.ts";
 
@@ -46,22 +52,32 @@ export interface Listening {
 /** Listens for connections and serves each with `node`. */
 export function serve(node: RequestHandler, options: ServeOptions): Listening {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  const connections = new Set<Deno.Conn>();
+  const connections = new Map<Deno.Conn, Deadline>();
   const limit = options.connectionsMax ?? connectionsMax;
   const log = options.log ?? (() => {});
   let closing = false;
+  // One timer for every connection's deadline, rather than a timer set and
+  // cleared around every read (which cost about a tenth of a GET).
+  const shortestMs = Math.min(options.idleMs ?? idleMs, options.frameReadMs ?? frameReadMs);
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const [conn, deadline] of connections) if (now >= deadline.at) closeQuietly(conn);
+  }, Math.min(Math.max(shortestMs / 10, 10), deadlineSweepMsMax));
   const done = (async () => {
     for await (const conn of listener) {
       if (connections.size >= limit) {
         void refuse(conn, limit);
         continue;
       }
-      connections.add(conn);
-      void handleConnection(node, conn, options, log).finally(() => connections.delete(conn));
+      const deadline = { at: Infinity };
+      connections.set(conn, deadline);
+      void handleConnection(node, conn, deadline, options, log).finally(() =>
+        connections.delete(conn)
+      );
     }
   })().catch((error) => {
     if (!closing) log(`accept loop stopped: ${(error as Error).message}`);
-  });
+  }).finally(() => clearInterval(sweeper));
   return {
     port: (listener.addr as Deno.NetAddr).port,
     done,
@@ -72,7 +88,8 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
       } catch {
         // Already closed.
       }
-      for (const conn of connections) closeQuietly(conn);
+      clearInterval(sweeper);
+      for (const conn of connections.keys()) closeQuietly(conn);
     },
   };
 }
@@ -97,9 +114,15 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
+/** When a connection is closed unless it makes progress (ms since the epoch). */
+interface Deadline {
+  at: number;
+}
+
 async function handleConnection(
   node: RequestHandler,
   conn: Deno.Conn,
+  deadline: Deadline,
   options: ServeOptions,
   log: (message: string) => void,
 ): Promise<void> {
@@ -108,15 +131,10 @@ async function handleConnection(
   const session: Session = { peer: null };
   const idleLimitMs = options.idleMs ?? idleMs;
   const frameLimitMs = options.frameReadMs ?? frameReadMs;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   /** When the frame now arriving started: a frame must arrive whole within `frameLimitMs`. */
   let partialSince: number | null = null;
   const arm = () => {
-    clearTimeout(timer);
-    const ms = partialSince === null
-      ? idleLimitMs
-      : Math.max(0, partialSince + frameLimitMs - Date.now());
-    timer = setTimeout(() => closeQuietly(conn), ms);
+    deadline.at = partialSince === null ? Date.now() + idleLimitMs : partialSince + frameLimitMs;
   };
   const reads: Reads = { pending: null, spare: null };
   try {
@@ -128,7 +146,7 @@ async function handleConnection(
       const bytes = pending?.bytes ?? buffer;
       const count = await (pending?.count ?? conn.read(buffer));
       // No deadline while requests are served: a long WAIT is not idleness.
-      clearTimeout(timer);
+      deadline.at = Infinity;
       if (count === null) return;
       decoder.push(bytes.subarray(0, count));
       const pendingBefore = decoder.pendingBytes;
@@ -145,7 +163,6 @@ async function handleConnection(
       log(`connection error: ${(error as Error).message}`);
     }
   } finally {
-    clearTimeout(timer);
     closeQuietly(conn);
   }
 }
