@@ -280,6 +280,15 @@ export const bwrapForkWarmCount = 2;
 export const bwrapForkJailsMax = 1024;
 
 /**
+ * A fork-mode jail beyond the warm ones that has had no job for this long is
+ * stopped: a runner that ran many jobs at once during a burst then waits
+ * for work gives back ~55 MiB per PyPy jail. A minute covers the gaps
+ * between the stages of a pipeline, where restarting a jail (~100 ms)
+ * would show.
+ */
+export const bwrapForkIdleRetireMs = 60_000;
+
+/**
  * How long a zygote may take to start or to fork its next child before the
  * jail is replaced. Both take milliseconds; 10 s leaves room for a 2-core
  * machine at load 15 starting several interpreters at once.

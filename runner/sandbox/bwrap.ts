@@ -75,6 +75,11 @@ export interface BwrapOptions {
    */
   readonly warm?: number;
   /**
+   * Fork mode: how long a jail beyond `warm` may stay idle before it is
+   * stopped (default `bwrapForkIdleRetireMs`).
+   */
+  readonly idleRetireMs?: number;
+  /**
    * Where the sandbox makes its own directory (for the warm jails' `/net`
    * directories and the seccomp filter; removed by `close`). Put it on the
    * file system of the runner's input files so inputs can be hard-linked;
@@ -167,7 +172,12 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
     }
     try {
       const warm = Math.max(1, options.warm ?? bwrapForkWarmCount);
-      return await BwrapFork.create(base, { ...probe, forkUnavailable: null }, warm);
+      return await BwrapFork.create(
+        base,
+        { ...probe, forkUnavailable: null },
+        warm,
+        options.idleRetireMs,
+      );
     } catch (error) {
       if (options.mode === "fork") throw error;
       const why = error instanceof Error ? error.message : String(error);

@@ -4,6 +4,8 @@
  * flight never share a jail. The pool starts with `warm` jails and grows,
  * when a job finds none free, to the number of jobs run at once (at most
  * `bwrapForkJailsMax`); a jail that fails is retired and replaced on demand.
+ * Jails beyond `warm` that stay idle for `idleRetireMs` are retired, so a
+ * runner that waits for work gives back the memory of a burst.
  *
  * A job whose inputs cannot be hard-linked into a jail's `/net` runs in a
  * jail started for it, as in fresh mode; so does a job whose jail died
@@ -12,7 +14,7 @@
  * @module
  */
 
-import { bwrapForkJailsMax } from "../../limits.ts";
+import { bwrapForkIdleRetireMs, bwrapForkJailsMax } from "../../limits.ts";
 import { bwrapBootstrap } from "./bootstrap.ts";
 import type { BwrapProbe, BwrapSandbox } from "./bwrap.ts";
 import {
@@ -41,22 +43,34 @@ export class BwrapFork implements BwrapSandbox {
   readonly #base: Base;
   readonly #zygoteProgram: string;
   readonly #coldProgram: string;
-  readonly #idle: ZygoteJail[] = [];
+  /** Free jails, the longest idle first, with when each became free. */
+  readonly #idle: { readonly jail: ZygoteJail; readonly since: number }[] = [];
   readonly #waiting: ((offer: Offer) => void)[] = [];
   readonly #closing = new AbortController();
   readonly #pending = new Set<Promise<unknown>>();
   /** Jails started and not retired: idle, running or recycling. */
   readonly #jails = new Set<ZygoteJail>();
+  readonly #warm: number;
+  readonly #idleRetireMs: number;
+  /** Set while idle jails beyond `warm` wait to be retired. */
+  #sweeper: ReturnType<typeof setTimeout> | undefined;
   #starting = 0;
   #recycling = 0;
   #nextSlot = 0;
 
-  private constructor(base: Base, probe: BwrapProbe) {
+  private constructor(base: Base, probe: BwrapProbe, warm: number, idleRetireMs: number) {
     this.#base = base;
     this.limits = base.limits;
     this.probe = probe;
     this.#zygoteProgram = zygoteProgram(probe.sysPath, base.limits);
     this.#coldProgram = bwrapBootstrap(probe.sysPath);
+    this.#warm = warm;
+    this.#idleRetireMs = idleRetireMs;
+  }
+
+  /** Jails started and not retired (idle, running or being prepared). */
+  get jailCount(): number {
+    return this.#jails.size;
   }
 
   /**
@@ -64,8 +78,13 @@ export class BwrapFork implements BwrapSandbox {
    * `warm - 1` more in the background. Throws `Error` (nothing left running)
    * when the first jail does not work.
    */
-  static async create(base: Base, probe: BwrapProbe, warm: number): Promise<BwrapFork> {
-    const sandbox = new BwrapFork(base, probe);
+  static async create(
+    base: Base,
+    probe: BwrapProbe,
+    warm: number,
+    idleRetireMs = bwrapForkIdleRetireMs,
+  ): Promise<BwrapFork> {
+    const sandbox = new BwrapFork(base, probe, warm, idleRetireMs);
     const first = await sandbox.#startJail();
     const stdoutPath = `${base.workDir}/probe-fork-stdout`;
     const { result } = await first.run(
@@ -98,8 +117,9 @@ export class BwrapFork implements BwrapSandbox {
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
+    clearTimeout(this.#sweeper);
     for (const offer of this.#waiting.splice(0)) offer("aborted");
-    for (const jail of this.#idle.splice(0)) this.#retire(jail);
+    for (const { jail } of this.#idle.splice(0)) this.#retire(jail);
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     await this.#base.cgroups?.close();
     await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
@@ -153,9 +173,10 @@ export class BwrapFork implements BwrapSandbox {
   /** A free jail: an idle one, else the next one to become free (starting one if needed). */
   async #take(signal: AbortSignal): Promise<Offer> {
     if (signal.aborted) return "aborted";
-    for (let jail = this.#idle.pop(); jail !== undefined; jail = this.#idle.pop()) {
-      if (!jail.dead) return jail;
-      this.#retire(jail);
+    // The most recently used jail: the others can then grow idle enough to retire.
+    for (let free = this.#idle.pop(); free !== undefined; free = this.#idle.pop()) {
+      if (!free.jail.dead) return free.jail;
+      this.#retire(free.jail);
     }
     return await new Promise<Offer>((resolve) => {
       const onAbort = () => {
@@ -180,8 +201,31 @@ export class BwrapFork implements BwrapSandbox {
       return;
     }
     const waiter = this.#waiting.shift();
-    if (waiter === undefined) this.#idle.push(jail);
-    else waiter(jail);
+    if (waiter !== undefined) return waiter(jail);
+    this.#idle.push({ jail, since: Date.now() });
+    this.#armSweeper();
+  }
+
+  /** Retires the jails beyond `warm` that have been idle for `idleRetireMs`. */
+  #retireIdle(): void {
+    this.#sweeper = undefined;
+    const before = Date.now() - this.#idleRetireMs;
+    while (this.#jails.size > this.#warm) {
+      const oldest = this.#idle[0];
+      if (oldest === undefined || oldest.since > before) break;
+      this.#idle.shift();
+      this.#retire(oldest.jail);
+    }
+    this.#armSweeper();
+  }
+
+  /** Plans the next {@linkcode #retireIdle} when an idle jail beyond `warm` exists. */
+  #armSweeper(): void {
+    const oldest = this.#idle[0];
+    if (this.#sweeper !== undefined || this.#closing.signal.aborted) return;
+    if (oldest === undefined || this.#jails.size <= this.#warm) return;
+    const dueMs = Math.max(0, oldest.since + this.#idleRetireMs - Date.now());
+    this.#sweeper = setTimeout(() => this.#retireIdle(), dueMs + 1);
   }
 
   /** Starts jails for the jobs waiting beyond those about to be free. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createBwrapSandbox } from "./bwrap.ts";
+import { BwrapFork } from "./bwrap_fork.ts";
 import { assertStillRuns, assertSuccess, pidsMentioning, runJob } from "./_suite_helpers.ts";
 
 const skip = Deno.env.get("CLOUD_SKIP_BWRAP") === "1";
@@ -220,6 +221,38 @@ Deno.test({
       await assertStillRuns(sandbox);
     } finally {
       await sandbox.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "fork mode stops jails beyond the warm ones once they have been idle long enough",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({
+      mode: "fork",
+      warm: 1,
+      workDir: dir,
+      idleRetireMs: 300,
+    });
+    try {
+      assert.ok(sandbox instanceof BwrapFork);
+      const burst = await Promise.all(
+        [1, 2, 3].map(() => runJob(sandbox, "import time\ntime.sleep(0.5)\nprint('ok')")),
+      );
+      for (const ran of burst) assertSuccess(ran);
+      assert.equal(sandbox.jailCount, 3, "three jobs at once: three jails");
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (await pidsMentioning(`${dir}/`)).length > 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(sandbox.jailCount, 1, "back to the one warm jail");
+      assert.equal((await pidsMentioning(`${dir}/`)).length, 1, "the others' processes are gone");
+      await assertStillRuns(sandbox);
+    } finally {
+      await sandbox.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
