@@ -118,7 +118,7 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
       hash: hashArb,
       stdout: bytesArb,
       stderr: bytesArb,
-      exitCode: fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+      exitCode: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
       reason: reasonArb,
       detail: fc.string({ unit: anyChar, minLength: 1, maxLength: 60 }),
       manifest: manifestArb,
