@@ -304,6 +304,15 @@ export const bwrapZygoteReplyMs = 10_000;
 export const bwrapKillGraceMs = 5_000;
 
 /**
+ * Fork mode: a job that ends within this long has its output read in one
+ * go after its end instead of streamed while it runs, which spares the
+ * runner about ten trips through Deno's blocking-I/O threads per job (a
+ * trivial job takes 1-3 ms). A job that prints more than its pipe holds
+ * (64 KiB) before then waits at most this long for streaming to start.
+ */
+export const zygotePumpDelayMs = 20;
+
+/**
  * Pyodide worker processes kept loaded ahead of time. Each idle one holds
  * ~200 MiB; starting one from the sandbox's memory snapshot costs ~0.4 s of
  * CPU. One hides that for an occasional job without doubling the runner's

@@ -204,13 +204,14 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     };
     let update: Request = base;
     if (result.reason === null && result.stdoutBytes > 0) {
+      // Kept in memory by the sandbox (a short job), else in the stdout file.
       const inline = result.stdoutBytes <= inlineBytesMax
-        ? { ...base, stdout: await Deno.readFile(stdoutPath) }
+        ? { ...base, stdout: result.stdout ?? await Deno.readFile(stdoutPath) }
         : undefined;
       if (inline && fits(inline)) update = inline;
       else {
         try {
-          const stored = await cloud.storeChunks({ path: stdoutPath });
+          const stored = await cloud.storeChunks(result.stdout ?? { path: stdoutPath });
           update = { ...base, manifest: stored.manifest };
         } catch (error) {
           log(`cannot store the output of job ${job.hash}: ${(error as Error).message}`);

@@ -33,7 +33,8 @@ export async function runJob(
       stdoutPath,
       signal: options.signal,
     });
-    const stdoutBytes = await Deno.readFile(stdoutPath).catch(() => new Uint8Array());
+    const stdoutBytes = result.stdout ??
+      await Deno.readFile(stdoutPath).catch(() => new Uint8Array());
     return {
       result,
       stdout: new TextDecoder().decode(stdoutBytes),

@@ -91,7 +91,9 @@ export class BwrapFork implements BwrapSandbox {
       { source: "print(6 * 7)", inputs: [], stdoutPath },
       { limits: base.limits, signal: sandbox.#closing.signal },
     );
-    const stdout = await Deno.readTextFile(stdoutPath).catch(() => "");
+    const stdout = result.stdout === undefined
+      ? await Deno.readTextFile(stdoutPath).catch(() => "")
+      : new TextDecoder().decode(result.stdout);
     await Deno.remove(stdoutPath).catch(() => {});
     if (result.reason !== null || stdout !== "42\n") {
       await first.retire();

@@ -256,3 +256,66 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "fork mode keeps a short job's output in memory and streams a longer job's to the file",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    const sandbox = await createBwrapSandbox({
+      mode: "fork",
+      warm: 1,
+      limits: { stdoutBytesMax: 300_000 },
+    });
+    const run = (source: string) =>
+      sandbox.run({ source, inputs: [], stdoutPath: `${dir}/stdout` });
+    try {
+      const short = await run("import sys\nprint('quick')\nsys.stderr.write('note')");
+      assert.equal(short.reason, null, short.detail);
+      assert.equal(new TextDecoder().decode(short.stdout), "quick\n");
+      assert.equal(short.stdoutBytes, 6);
+      assert.equal(new TextDecoder().decode(short.stderr), "note");
+      await assert.rejects(Deno.stat(`${dir}/stdout`), Deno.errors.NotFound, "no file written");
+
+      // More than the pipe holds: the job blocks until streaming starts.
+      const big = await run("import sys\nsys.stdout.write('y' * 250_000)");
+      assert.equal(big.reason, null, big.detail);
+      assert.equal(big.stdout, undefined);
+      assert.equal(big.stdoutBytes, 250_000);
+      assert.equal(await Deno.readTextFile(`${dir}/stdout`), "y".repeat(250_000));
+      await Deno.remove(`${dir}/stdout`);
+
+      const slow = await run("import time\nprint('a', flush=True)\ntime.sleep(0.2)\nprint('b')");
+      assert.equal(slow.reason, null, slow.detail);
+      assert.equal(slow.stdout, undefined, "still running after the delay: streamed");
+      assert.equal(await Deno.readTextFile(`${dir}/stdout`), "a\nb\n");
+
+      // Within what a pipe holds: whole, whichever way it was read.
+      const mid = await run("import sys\nsys.stdout.write('z' * 40_000)");
+      assert.equal(mid.reason, null, mid.detail);
+      const midBytes = mid.stdout ?? await Deno.readFile(`${dir}/stdout`);
+      assert.equal(new TextDecoder().decode(midBytes), "z".repeat(40_000));
+
+      // Over the limit, even when read after the end.
+      const limited = await createBwrapSandbox({
+        mode: "fork",
+        warm: 1,
+        limits: { stdoutBytesMax: 1000 },
+      });
+      try {
+        const flood = await limited.run({
+          source: "print('w' * 5000)",
+          inputs: [],
+          stdoutPath: `${dir}/flood`,
+        });
+        assert.equal(flood.reason, "output-limit", flood.detail);
+        assert.ok(flood.stdoutBytes <= 1000);
+      } finally {
+        await limited.close();
+      }
+    } finally {
+      await sandbox.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -167,6 +167,7 @@ export function jobResult(
     reason: outcome.reason,
     detail: outcome.detail,
     stdoutBytes: seen.stdoutBytes,
+    ...(seen.stdout === undefined ? {} : { stdout: seen.stdout }),
     stderr: seen.stderr,
     wallMs: seen.wallMs,
   };

@@ -134,8 +134,13 @@ export interface SandboxResult {
    * `Wall-clock limit reached: 2000 ms` or `ZeroDivisionError: division by zero`.
    */
   readonly detail: string;
-  /** Bytes written to {@linkcode SandboxJob.stdoutPath}. */
+  /** Bytes of stdout: written to {@linkcode SandboxJob.stdoutPath}, or in {@linkcode stdout}. */
   readonly stdoutBytes: number;
+  /**
+   * The job's whole stdout, when the sandbox kept it in memory (a short job
+   * whose output was read after it ended); `stdoutPath` is then not written.
+   */
+  readonly stdout?: Uint8Array;
   /**
    * The job's standard error, at most {@linkcode SandboxLimits.stderrBytesMax}
    * bytes; when longer, its head and tail with a marker line between them.

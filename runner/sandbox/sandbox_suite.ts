@@ -220,8 +220,9 @@ const cases: Case[] = [
   {
     name: "Sandbox.run() reports a stdout file it cannot create as a sandbox error",
     run: async (sandbox) => {
+      // More than a pipe holds, so that every backend streams it to the file.
       const result = await sandbox.run({
-        source: "print('lost')",
+        source: "import sys\nsys.stdout.write('lost' * 100_000)",
         inputs: [],
         stdoutPath: "/nonexistent-cloud-dir/stdout",
       });

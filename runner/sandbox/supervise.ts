@@ -51,6 +51,27 @@ export interface SuperviseStreamsOptions {
   readonly signal: AbortSignal;
   /** Kills every process of the job. */
   readonly kill: () => void;
+  /**
+   * For a backend whose `exited` resolves (without a `sandboxError`) only
+   * once no process can write to the job's stdout and stderr any more: then
+   * reading both pipes to their end never blocks. A job that ends within
+   * `pumpDelayMs` then has its output read synchronously after its end and
+   * kept in memory ({@linkcode Supervision.stdout}; nothing is written to
+   * `stdoutPath`), sparing a short job the trips through the runtime's
+   * blocking-I/O threads that streaming costs. Output still in the pipes is
+   * bounded by their capacity. A job still running after `pumpDelayMs` is
+   * streamed as without this option.
+   */
+  readonly afterExit?: {
+    readonly stdout: SyncReader;
+    readonly stderr: SyncReader;
+    readonly pumpDelayMs: number;
+  };
+}
+
+/** A pipe read synchronously (a `Deno.FsFile` will do). */
+export interface SyncReader {
+  readSync(buffer: Uint8Array): number | null;
 }
 
 /** How a job ended. */
@@ -65,6 +86,8 @@ export interface JobExit {
 export interface Supervision {
   readonly observation: Omit<Observation, "oomKilled">;
   readonly stdoutBytes: number;
+  /** The whole stdout, when it was read after the job ended (`afterExit`) instead of written to `stdoutPath`. */
+  readonly stdout?: Uint8Array;
   readonly stderr: Uint8Array;
   readonly wallMs: number;
   /** The delivery failed (the process was gone before reading its job). */
@@ -115,18 +138,45 @@ export async function superviseStreams(options: SuperviseStreamsOptions): Promis
   }, options.wallMs);
   const stderr = new HeadTailCapture(options.stderrBytesMax);
   const delivery = options.deliver();
-  const stdoutDone = pumpStdout(options, state, kill);
-  const stderrDone = pumpStderr(options.stderr, stderr);
+  let pumps: { stdout: Promise<number>; stderr: Promise<void> } | null = null;
+  const startPumps = () =>
+    pumps ??= {
+      stdout: pumpStdout(options, state, kill),
+      stderr: pumpStderr(options.stderr, stderr),
+    };
+  if (options.afterExit === undefined) startPumps();
+  else {
+    let delay: ReturnType<typeof setTimeout> | undefined;
+    const later = new Promise<void>((resolve) => {
+      delay = setTimeout(resolve, options.afterExit!.pumpDelayMs);
+    });
+    // Streaming starts if the job is still running once the delay is over.
+    void later.then(startPumps);
+    await Promise.race([options.exited, later]);
+    clearTimeout(delay);
+  }
   const exit = await options.exited;
   const wallMs = performance.now() - started;
   clearTimeout(timer);
   options.signal.removeEventListener("abort", onAbort);
-  const drained = await drain([stdoutDone, stderrDone]);
-  if (!drained) {
-    await options.stdout.cancel().catch(() => {});
-    await options.stderr.cancel().catch(() => {});
+  let stdoutBytes: number;
+  let stdout: Uint8Array | undefined;
+  if (pumps === null && options.afterExit !== undefined && exit.sandboxError === null) {
+    stdout = readStdoutSync(options.afterExit.stdout, options.stdoutBytesMax, state);
+    stdoutBytes = stdout.length;
+    readSync(options.afterExit.stderr, (chunk) => {
+      stderr.push(chunk);
+      return true;
+    });
+  } else {
+    const { stdout: stdoutDone, stderr: stderrDone } = startPumps();
+    const drained = await drain([stdoutDone, stderrDone]);
+    if (!drained) {
+      await options.stdout.cancel().catch(() => {});
+      await options.stderr.cancel().catch(() => {});
+    }
+    stdoutBytes = await stdoutDone;
   }
-  const stdoutBytes = await stdoutDone;
   const deliveryFailed = !(await delivery);
   const stderrBytes = stderr.bytes();
   return {
@@ -139,10 +189,49 @@ export async function superviseStreams(options: SuperviseStreamsOptions): Promis
       stderrLastLine: lastLine(new TextDecoder().decode(stderrBytes.subarray(-4096))),
     },
     stdoutBytes,
+    ...(stdout === undefined ? {} : { stdout }),
     stderr: stderrBytes,
     wallMs,
     deliveryFailed,
   };
+}
+
+/** Bytes asked of a pipe per synchronous read. */
+const syncReadBytes = 64 * 1024;
+
+/** Reads a pipe with no writer left to its end, handing each chunk to `take` until it says stop. */
+function readSync(reader: SyncReader, take: (chunk: Uint8Array) => boolean): void {
+  const buffer = new Uint8Array(syncReadBytes);
+  for (;;) {
+    const count = reader.readSync(buffer);
+    if (count === null || count === 0) return;
+    if (!take(buffer.slice(0, count))) return;
+  }
+}
+
+/** The job's stdout from its pipe, at most `bytesMax` of it (more is an overflow). */
+function readStdoutSync(
+  reader: SyncReader,
+  bytesMax: number,
+  state: { stdoutOverflow: boolean },
+): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  readSync(reader, (chunk) => {
+    const room = bytesMax - length;
+    if (chunk.length > room) state.stdoutOverflow = true;
+    const part = chunk.subarray(0, Math.max(0, Math.min(room, chunk.length)));
+    chunks.push(part);
+    length += part.length;
+    return !state.stdoutOverflow;
+  });
+  const whole = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return whole;
 }
 
 /** Writes the job to stdin and closes it; false if the pipe broke. */

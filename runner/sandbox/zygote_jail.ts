@@ -15,7 +15,7 @@
  * @module
  */
 
-import { bwrapKillGraceMs, bwrapZygoteReplyMs } from "../../limits.ts";
+import { bwrapKillGraceMs, bwrapZygoteReplyMs, zygotePumpDelayMs } from "../../limits.ts";
 import { encodeJobFrame } from "./bootstrap.ts";
 import { type Base, type Jail, jobResult, linkInputs, spawnJail } from "./bwrap_jail.ts";
 import { HeadTailCapture } from "./capture.ts";
@@ -158,6 +158,8 @@ export class ZygoteJail {
       wallMs: options.limits.wallMs,
       signal: options.signal,
       kill,
+      // The zygote reports the end only once every other process of the jail is gone.
+      afterExit: { stdout: child.stdout, stderr: child.stderr, pumpDelayMs: zygotePumpDelayMs },
     });
     clearTimeout(escalation);
     // The counter only grows; a failed read (0) must not lower the baseline.
