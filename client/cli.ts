@@ -52,10 +52,32 @@ async function writeTo(
   while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
 }
 
-/** Reads a path, or stdin for "-". */
-async function readInput(path: string): Promise<Uint8Array> {
-  if (path !== "-") return await Deno.readFile(path);
-  return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+/** Reads a path, or stdin for "-"; `what` names it in the error. */
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw cannotRead(path, what, error);
+  }
+}
+
+/** A one-line error for a local file that cannot be read, with a hint for code given inline. */
+function cannotRead(path: string, what: string, error: unknown): Failure {
+  const why = error instanceof Deno.errors.NotFound
+    ? "no such file"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "it is a directory"
+    : (error as Error).message;
+  const hint = what === "the job's code" && /[\s()"']/.test(path)
+    ? " (give the path of a Python file, or - to read the code from stdin)"
+    : "";
+  return new Failure(
+    exitStatus.usage,
+    `cannot read ${what} from ${JSON.stringify(path)}: ${why}${hint}`,
+  );
 }
 
 /** Whether progress lines go to stderr: a terminal, and no `--json`. */
@@ -71,8 +93,17 @@ async function openInput(
   path: string,
 ): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
   if (path === "-") return { stream: Deno.stdin.readable };
-  const file = await Deno.open(path, { read: true });
-  const { size } = await file.stat();
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw cannotRead(path, "a local file", error);
+  }
+  const { size, isDirectory } = await file.stat();
+  if (isDirectory) {
+    file.close();
+    throw cannotRead(path, "a local file", new Deno.errors.IsADirectory());
+  }
   return { stream: file.readable, size };
 }
 
@@ -265,7 +296,7 @@ export function clientCommand(): Command {
       command: Command,
     ) =>
       withCloud(command, async (cloud, global) => {
-        const source = new TextDecoder().decode(await readInput(code));
+        const source = new TextDecoder().decode(await readInput(code, "the job's code"));
         const namespace: (string | FileObject)[] = [];
         for (const input of inputs) {
           const equals = input.indexOf("=");

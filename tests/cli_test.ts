@@ -127,6 +127,23 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers, 4 on a t
   const missing = await runCloud([...at, "get", "12345678"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^cloud client: not-found: /);
+  const inlineCode = await runCloud([...at, "add-job", "j", "print(1)", "out"]);
+  assert.equal(inlineCode.code, 2);
+  assert.match(
+    inlineCode.stderr,
+    /^cloud client: cannot read the job's code from "print\(1\)": no such file \(give the path of a Python file, or - /,
+  );
+  const noInput = await runCloud([...at, "add-job", "j", "-", "out", "x=/nonexistent/input"], {
+    stdin: new TextEncoder().encode("print(1)\n"),
+  });
+  assert.equal(noInput.code, 2);
+  assert.match(
+    noInput.stderr,
+    /cannot read a local file from "\/nonexistent\/input": no such file/,
+  );
+  const directory = await runCloud([...at, "add-file", "d", Deno.cwd()]);
+  assert.equal(directory.code, 2);
+  assert.match(directory.stderr, /it is a directory/);
   const pending = await runCloud([
     ...at,
     "--json",
