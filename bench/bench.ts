@@ -82,8 +82,22 @@ async function runScenarios(context: BenchContext, selected: Scenario[]): Promis
   for (const scenario of selected) {
     context.log(`— ${scenario.id}: ${scenario.title}`);
     rows.push(...await scenario.run(context));
+    await settle();
   }
   return rows;
+}
+
+/**
+ * Writes out what a scenario left in the page cache (the bulk scenario
+ * leaves gigabytes), so that the kernel's writeback of it does not take CPU
+ * from the next scenario.
+ */
+async function settle(): Promise<void> {
+  try {
+    await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output();
+  } catch {
+    // No sync(1): the next scenario may share the CPU with writeback.
+  }
 }
 
 async function writeResults(results: Results): Promise<string> {
