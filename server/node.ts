@@ -299,19 +299,23 @@ export class Node {
 
   // ---------------------------------------------------------------- local store
 
-  /** Merges a copy into the local store and keeps the indexes in step. */
-  #apply(object: StoredObject): MergeOutcome {
+  /**
+   * Merges a copy into the local store and keeps the indexes in step. A job
+   * that may have become leasable wakes the GETJs waiting here, unless
+   * `wake` is false.
+   */
+  #apply(object: StoredObject, wake = true): MergeOutcome {
     const outcome = this.#store.merge(object);
-    if (outcome === "created" || outcome === "advanced") this.#index(object);
+    if (outcome === "created" || outcome === "advanced") this.#index(object, wake);
     return outcome;
   }
 
-  #index(object: StoredObject): void {
+  #index(object: StoredObject, wake = true): void {
     const meta = object.meta;
     if (meta.kind === "job") {
       if (isTerminal(meta)) this.#openJobs.delete(object.hash);
       else this.#openJobs.set(object.hash, meta);
-      if (meta.state !== "leased") this.#wakeJobWaiters();
+      if (meta.state !== "leased" && wake) this.#wakeJobWaiters();
     }
     if (!isTerminal(meta)) return;
     // Chunks and index objects of large files are never job inputs (a job
@@ -874,7 +878,16 @@ export class Node {
       try {
         await this.#replicate(next, true);
       } catch (error) {
-        this.#log(`lease of ${hex(hash)} not replicated yet: ${(error as Error).message}`);
+        // Never hand out a lease only this server knows of: were it to die,
+        // a replica would lease the job again while the runner still runs it.
+        // Given back instead (not counted as lost); asked again, this server
+        // leases it anew once the copy goes through or the ring has changed.
+        // Waiting GETJs are not woken for it: they would fail the same way at
+        // once, over and over, until then.
+        this.#log(`lease of ${hex(hash)} not replicated: ${(error as Error).message}; released`);
+        const released = releaseJob(leased);
+        if (released) this.#apply({ ...object, meta: released }, false);
+        return { kind: "wait" };
       }
       const namespace = leased.inputs.flatMap((input) => [hex(input.hash), input.name]);
       return { kind: "job", reply: ack(object.data.toBase64(), hex(hash), ...namespace) };

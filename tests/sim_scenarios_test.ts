@@ -315,3 +315,45 @@ Deno.test("membership: a server cut off from the ring declares nobody dead; the 
   });
   assert.deepEqual(world.violations, []);
 });
+
+Deno.test("GETJ: a lease whose copy cannot reach a replica is not handed out, and the job stays leasable", async () => {
+  const world = createWorld(2, { replicas: 2, leaseMs: 60_000 });
+  await world.run(async () => {
+    const servers = await ring(world, 3);
+    const client = world.client("client");
+    const [jobHex] = ok(
+      await world.call(client, servers[0]!, {
+        command: "JADD",
+        name: "job",
+        source: encoder.encode("print(1)"),
+        outputName: "job.out",
+        inputs: [],
+      }),
+    );
+    const job = parseHash(jobHex!);
+    const [primary, replica] = servers[0]!.node.ring.owners(job, 2).map((id) =>
+      servers.find((s) => s.id === id)!
+    );
+    // Every copy of the job to the replica is lost on the way; the replica
+    // itself stays reachable (its heartbeats get through), so nobody
+    // declares it dead and it stays an owner.
+    world.network.conditions.lose = ({ from, to, request }) =>
+      from === primary!.id && to === replica!.id && request.command === "BADD" &&
+      objectHash(request.name, request.salt) === job;
+    // (The primary tries the copy for a while: a lost request waits for its timeout.)
+    const reply = await world.call(client, primary!, { command: "GETJ" }, 300_000);
+    assert.ok(
+      primary!.node.ring.owners(job, 2).includes(replica!.id),
+      "the replica is still an owner",
+    );
+    assert.equal(reply.ok, false, "no lease only the primary knows of");
+    const stored = primary!.store.get(job)!.meta as JobMeta;
+    assert.equal(stored.state, "released", "given back at once, not held until the lease ends");
+    assert.equal(stored.lost, 0);
+    // Once copies get through again, the job is handed out.
+    world.network.conditions.lose = undefined;
+    const taken = ok(await world.call(client, primary!, { command: "GETJ" }));
+    assert.equal(taken[1], jobHex);
+    assert.equal((replica!.store.get(job)!.meta as JobMeta).state, "leased");
+  });
+});

@@ -744,6 +744,19 @@ async function addServer(run: Run): Promise<void> {
 // ------------------------------------------------------------------ invariants
 
 /** Checks the ring after the faults stopped and repair had time. */
+/** Acknowledged jobs that no live server holds as done or failed. */
+function unfinishedJobs(run: Run): number {
+  let count = 0;
+  for (const hash of run.jobs.keys()) {
+    const finished = run.cluster.live().some((server) => {
+      const meta = server.store.get(hash)?.meta;
+      return meta?.kind === "job" && (meta.state === "done" || meta.state === "failed");
+    });
+    if (!finished) count++;
+  }
+  return count;
+}
+
 async function checkEnd(run: Run): Promise<void> {
   const live = run.cluster.live();
   for (const server of run.cluster.servers) {
@@ -1064,7 +1077,11 @@ async function scenario(run: Run): Promise<void> {
   await Promise.all(clients);
   run.trace(() => "workload over; repair time");
   // Jobs finish; repair passes (one every 30 s) bring every copy in place.
+  // The runners go on until every acknowledged job has finished somewhere
+  // (a seed with one slow runner can leave a long queue), for at most 300 s.
+  const drainUntil = run.scheduler.now + 300_000;
   await run.sleep(70_000);
+  while (run.scheduler.now < drainUntil && unfinishedJobs(run) > 0) await run.sleep(5_000);
   runnersStop = true;
   await Promise.all(runners);
   await run.sleep(35_000);
