@@ -31,6 +31,24 @@ async function ring(world: World, count: number): Promise<SimServer[]> {
   return servers;
 }
 
+/** Submits a job named "job" with no inputs through `server`: its hash and its output's, as hex. */
+async function submitJob(
+  world: World,
+  client: ReturnType<World["client"]>,
+  server: SimServer,
+  source: string,
+): Promise<readonly string[]> {
+  return ok(
+    await world.call(client, server, {
+      command: "JADD",
+      name: "job",
+      source: encoder.encode(source),
+      outputName: "job.out",
+      inputs: [],
+    }),
+  );
+}
+
 Deno.test("UPD: a late report read before a slow peer request does not replace the result accepted meanwhile", async () => {
   // Both ways round: whichever of the two reports ranks higher (result key).
   for (const [late, accepted] of [["A", "B"], ["B", "A"]] as const) {
@@ -43,15 +61,7 @@ async function lateReport(late: string, accepted: string): Promise<void> {
   await world.run(async () => {
     const servers = await ring(world, 2);
     const client = world.client("client");
-    const [jobHex, outputHex] = ok(
-      await world.call(client, servers[0]!, {
-        command: "JADD",
-        name: "job",
-        source: encoder.encode("print(1)"),
-        outputName: "job.out",
-        inputs: [],
-      }),
-    );
+    const [jobHex, outputHex] = await submitJob(world, client, servers[0]!, "print(1)");
     const job = parseHash(jobHex!);
     const primary = servers.find((s) => s.node.ring.primary(job) === s.id)!;
     const replica = servers.find((s) => s !== primary)!;
@@ -111,15 +121,7 @@ Deno.test("UPD: two results of one attempt, accepted on both sides of a partitio
   await world.run(async () => {
     const servers = await ring(world, 2);
     const client = world.client("client");
-    const [jobHex, outputHex] = ok(
-      await world.call(client, servers[0]!, {
-        command: "JADD",
-        name: "job",
-        source: encoder.encode("print(2)"),
-        outputName: "job.out",
-        inputs: [],
-      }),
-    );
+    const [jobHex, outputHex] = await submitJob(world, client, servers[0]!, "print(2)");
     const job = parseHash(jobHex!);
     const output = parseHash(outputHex!);
     // Cut the two servers apart (clients reach both) until each has
@@ -161,15 +163,7 @@ Deno.test("UPD: a second report while the first is being stored is acknowledged 
   await world.run(async () => {
     const servers = await ring(world, 2);
     const client = world.client("client");
-    const [jobHex, outputHex] = ok(
-      await world.call(client, servers[0]!, {
-        command: "JADD",
-        name: "job",
-        source: encoder.encode("print(3)"),
-        outputName: "job.out",
-        inputs: [],
-      }),
-    );
+    const [jobHex, outputHex] = await submitJob(world, client, servers[0]!, "print(3)");
     const job = parseHash(jobHex!);
     const output = parseHash(outputHex!);
     const primary = servers.find((s) => s.node.ring.primary(job) === s.id)!;
@@ -321,15 +315,7 @@ Deno.test("GETJ: a lease whose copy cannot reach a replica is not handed out, an
   await world.run(async () => {
     const servers = await ring(world, 3);
     const client = world.client("client");
-    const [jobHex] = ok(
-      await world.call(client, servers[0]!, {
-        command: "JADD",
-        name: "job",
-        source: encoder.encode("print(1)"),
-        outputName: "job.out",
-        inputs: [],
-      }),
-    );
+    const [jobHex] = await submitJob(world, client, servers[0]!, "print(1)");
     const job = parseHash(jobHex!);
     const [primary, replica] = servers[0]!.node.ring.owners(job, 2).map((id) =>
       servers.find((s) => s.id === id)!
