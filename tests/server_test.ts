@@ -319,6 +319,15 @@ Deno.test("server serves a request pipelined behind a waiting GETJ, in order", a
     const got = await raw.reply();
     assert.ok(got?.ok, "the GET sent during the wait is answered after it");
     assert.equal(decoder.decode(Uint8Array.fromBase64(got.fields[0]!)), "behind the wait");
+    // A request larger than what is read during a wait arrives in pieces.
+    const big = new Uint8Array(30_000).fill(0x62);
+    await raw.send(encodeFrame(encodeRequest({ command: "GETJ", waitMs: 300 })));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await raw.send(encodeFrame(encodeRequest({ command: "ADD", name: "piped-big", data: big })));
+    assertNack(await raw.reply(), "none");
+    const added = await raw.reply();
+    assert.ok(added?.ok, "the large ADD sent during the wait is stored");
+    assert.deepEqual(await cloud.file(added.fields[0]!).get(), big);
   } finally {
     raw.close();
     cloud.close();
