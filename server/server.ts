@@ -43,7 +43,9 @@ export interface RunningServer {
  * @throws {Error} when the port is taken, the data directory is unusable or the ring to join does not answer.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const store = options.dataDir === ":memory:" ? new Store(":memory:") : openStore(options.dataDir);
+  const { store, lock } = options.dataDir === ":memory:"
+    ? { store: new Store(":memory:"), lock: null }
+    : openStore(options.dataDir);
   let listening: Listening | undefined;
   let node: Node | undefined;
   try {
@@ -77,6 +79,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     node?.stop();
     listening?.close();
     store.close();
+    lock?.close();
     throw error;
   }
   const started = node;
@@ -89,11 +92,37 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       started.stop();
       await listener.done;
       store.close();
+      lock?.close();
     },
   };
 }
 
-function openStore(dataDir: string): Store {
+/** A data directory that another server process is using. */
+export class DataDirInUseError extends Error {
+  override name = "DataDirInUseError";
+}
+
+/**
+ * Opens the store of a data directory, holding its lock file for as long as
+ * the server runs (the operating system releases it when the process ends,
+ * however it ends): two servers sharing one store would each take the other's
+ * objects for their own.
+ *
+ * @throws {DataDirInUseError} when another process holds the lock.
+ */
+function openStore(dataDir: string): { store: Store; lock: Deno.FsFile } {
   Deno.mkdirSync(dataDir, { recursive: true });
-  return new Store(`${dataDir}/store.sqlite`);
+  const lock = Deno.openSync(`${dataDir}/lock`, { create: true, write: true });
+  if (!lock.tryLockSync(true)) {
+    lock.close();
+    throw new DataDirInUseError(
+      `Cannot use data directory ${dataDir}: another cloud server is using it (give each server its own --data)`,
+    );
+  }
+  try {
+    return { store: new Store(`${dataDir}/store.sqlite`), lock };
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
 }

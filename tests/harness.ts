@@ -218,7 +218,7 @@ export class Cluster {
 /** Runs `cloud` with arguments and returns its exit code, stdout and stderr. */
 export async function runCloud(
   args: string[],
-  options: { stdin?: Uint8Array; env?: Record<string, string> } = {},
+  options: { stdin?: Uint8Array; env?: Record<string, string>; signal?: AbortSignal } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", mainPath, ...args],
@@ -226,6 +226,8 @@ export async function runCloud(
     stdout: "piped",
     stderr: "piped",
     ...(options.env ? { env: options.env } : {}),
+    // Aborting kills the process (SIGTERM).
+    ...(options.signal ? { signal: options.signal } : {}),
   }).spawn();
   if (options.stdin) {
     const writer = child.stdin.getWriter();

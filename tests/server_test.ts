@@ -10,7 +10,7 @@ import { Connection } from "../protocol/connection.ts";
 import { encodeFrame, FrameDecoder } from "../protocol/frame.ts";
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import { encodeRequest, parseReply, type Reply } from "../protocol/message.ts";
-import { ServerProcess } from "./harness.ts";
+import { runCloud, ServerProcess } from "./harness.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -503,6 +503,24 @@ Deno.test("server keeps files and jobs across a restart with the same data direc
       "the pending job is still queued",
     );
     assert.equal((await cloud.info()).incarnation, 2, "a restart bumps the incarnation");
+  } finally {
+    cloud.close();
+  }
+});
+
+Deno.test("server refuses a data directory another server is using, and keeps serving", async () => {
+  await using server = await ServerProcess.start();
+  const cloud = server.client();
+  try {
+    const kept = await cloud.addString("mine", "only mine");
+    // A second server that did start would run until killed after 20 s.
+    const second = await runCloud(
+      ["server", "0", "--listen", "127.0.0.1", "--data", server.dataDir],
+      { signal: AbortSignal.timeout(20_000) },
+    );
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(second.stderr, /another cloud server is using it/);
+    assert.equal(await cloud.file(kept.hash).text(), "only mine");
   } finally {
     cloud.close();
   }
