@@ -78,7 +78,7 @@ export function runnerCommand(): Command {
     )
     .option(
       "--work-dir <dir>",
-      "directory for cached inputs and outputs (default: a new temporary one)",
+      "directory for cached inputs and outputs, one runner each (default: a new temporary one)",
     )
     .option("-q, --quiet", "log nothing but errors")
     .action(async (first: string | undefined, second: string | undefined, options) => {
@@ -98,6 +98,15 @@ export function runnerCommand(): Command {
         : (message: string) => console.error(`${new Date().toISOString()} ${message}`);
       const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "cloud-runner-" });
       await Deno.mkdir(`${workDir}/sandbox`, { recursive: true });
+      // Two runners in one work directory would write each other's outputs
+      // and remove each other's sandboxes: the lock goes with the process.
+      const lock = await Deno.open(`${workDir}/lock`, { create: true, write: true });
+      if (!lock.tryLockSync(true)) {
+        lock.close();
+        throw new Error(
+          `Cannot use work directory ${workDir}: another cloud runner is using it (give each runner its own --work-dir)`,
+        );
+      }
       const sandbox = await createSandbox({
         kind: options.sandbox,
         workDir: `${workDir}/sandbox`,
@@ -145,6 +154,7 @@ export function runnerCommand(): Command {
         Deno.removeSignalListener("SIGTERM", stop);
         await sandbox.close();
         if (!options.workDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
+        lock.close();
       }
     });
 }

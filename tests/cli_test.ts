@@ -9,7 +9,7 @@ import { runCloud, ServerProcess } from "./harness.ts";
 
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
 
-function startRunner(server: ServerProcess): Deno.ChildProcess {
+function startRunner(server: ServerProcess, args: string[] = []): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -22,6 +22,7 @@ function startRunner(server: ServerProcess): Deno.ChildProcess {
       "-q",
       "--jobs",
       "2",
+      ...args,
     ],
     stdin: "null",
     stdout: "null",
@@ -163,4 +164,30 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers, 4 on a t
   const unreachable = await runCloud(["client", "-s", `127.0.0.1:${port}`, "add-string", "x", "y"]);
   assert.equal(unreachable.code, 3);
   assert.match(unreachable.stderr, /cannot reach/);
+});
+
+Deno.test("cloud runner refuses a work directory another runner is using", async () => {
+  await using server = await ServerProcess.start();
+  const workDir = await Deno.makeTempDir({ prefix: "cloud-test-runner-" });
+  const first = startRunner(server, ["--work-dir", workDir]);
+  try {
+    // The first runner holds the lock once it has created its sandbox.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const probe = await Deno.open(`${workDir}/lock`, { write: true }).catch(() => null);
+      const held = probe !== null && !probe.tryLockSync(true);
+      probe?.close();
+      if (held) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const second = await runCloud(
+      ["runner", server.host, String(server.port), "--watch", "--work-dir", workDir],
+      { signal: AbortSignal.timeout(30_000) },
+    );
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(second.stderr, /another cloud runner is using it/);
+  } finally {
+    await stop(first);
+    await Deno.remove(workDir, { recursive: true });
+  }
 });
