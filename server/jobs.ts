@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sha256Hex } from "../protocol/digest.ts";
 import { capDetail } from "../protocol/message.ts";
 import type { FileState, JobMeta } from "./objects.ts";
 
@@ -166,16 +167,29 @@ export function finishFromOutput(
   };
 }
 
+/**
+ * 20 bits of a digest of a failure no runner reported (an input failed).
+ * Two servers that both created or failed the same job (a JADD retried
+ * through another server while the first was still storing it) write
+ * records that differ in their creation time; the key ranks them, so that
+ * every copy converges on one (see {@linkcode JobMeta.resultKey}).
+ */
+export function failureKey(createdMs: number, reason: string, detail: string): number {
+  return Number.parseInt(sha256Hex(`${createdMs}\n${reason}\n${detail}`).slice(0, 5), 16);
+}
+
 /** Fails a job because of an input (cascade). Null when already finished. */
 export function failJob(job: JobMeta, reason: string, detail: string): JobMeta | null {
   if (isFinished(job)) return null;
+  const capped = capDetail(detail);
   return {
     ...job,
     state: "failed",
     reason,
-    detail: capDetail(detail),
+    detail: capped,
     exitCode: null,
     leaseUntilMs: 0,
+    resultKey: failureKey(job.createdMs, reason, capped),
   };
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   failJob,
+  failureKey,
   finishFromOutput,
   finishJob,
   type InputStatus,
@@ -215,10 +216,16 @@ Deno.test("finishFromOutput() finishes a job to rank with the output already sto
 });
 
 Deno.test("failJob() fails an unfinished job once", () => {
-  const failed = failJob(job("leased", { attempt: 1, leaseUntilMs: 9 }), "input-failed", "input x");
+  const leased = job("leased", { attempt: 1, leaseUntilMs: 9 });
+  const failed = failJob(leased, "input-failed", "input x");
   assert.deepEqual(
     failed,
-    job("failed", { attempt: 1, reason: "input-failed", detail: "input x" }),
+    job("failed", {
+      attempt: 1,
+      reason: "input-failed",
+      detail: "input x",
+      resultKey: failureKey(leased.createdMs, "input-failed", "input x"),
+    }),
   );
   assert.equal(failJob(failed!, "input-failed", "again"), null);
   assert.equal(failJob(job("done"), "input-failed", "late"), null);
@@ -306,4 +313,13 @@ Deno.test("job operations never move versionOf() backwards", () => {
     ),
     { numRuns: 500 },
   );
+});
+
+Deno.test("failJob() ranks two failures of one job that differ only in creation time", () => {
+  // A JADD retried through a second server while the first still stored it:
+  // two records of the same job, created a few milliseconds apart.
+  const [a, b] = [job("ready", { createdMs: 1000 }), job("ready", { createdMs: 1003 })];
+  const [failedA, failedB] = [a, b].map((meta) => failJob(meta, "input-failed", "input x")!);
+  assert.notEqual(versionOf(failedA!), versionOf(failedB!), "one of them wins everywhere");
+  assert.ok(failedA!.resultKey! < 2 ** 20 && failedB!.resultKey! < 2 ** 20);
 });

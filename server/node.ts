@@ -57,6 +57,7 @@ import {
 import { fromBadd, fromPullFields, toBadd, toPullFields } from "./codec.ts";
 import {
   failJob,
+  failureKey,
   finishFromOutput,
   finishJob,
   type InputStatus,
@@ -181,12 +182,39 @@ export class Node {
     this.#membership.load();
     for (const job of this.#store.openJobs()) this.#openJobs.set(job.hash, job.meta as JobMeta);
     this.#sortOpenJobs();
+    if (this.#options.join) await this.#checkReplicas(this.#options.join);
     await this.#membership.join();
     this.#every(this.#options.heartbeatMs ?? heartbeatMs, () => this.#membership.heartbeat());
     this.#every(readinessSweepMs, () => this.#sweepReadiness());
     this.#every(repairIntervalMs, () => this.#repair());
     await this.#repair();
     this.#reconciling = false;
+  }
+
+  /**
+   * Refuses to join a ring that keeps another number of copies: its servers
+   * and this one would disagree on who owns what, and each repair would undo
+   * the other's. A server that cannot be asked is left to the join crawl.
+   *
+   * @throws {Error} when the server to join through keeps another number of copies.
+   */
+  async #checkReplicas(join: { readonly host: string; readonly port: number }): Promise<void> {
+    const id = memberId(join.host, join.port);
+    let theirs: unknown;
+    try {
+      const reply = await this.#peers.request(id, { command: "INFO" });
+      if (!reply.ok) return;
+      theirs = (JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(reply.fields[0]!))) as {
+        replicas?: unknown;
+      }).replicas;
+    } catch {
+      return;
+    }
+    if (typeof theirs === "number" && theirs !== this.#options.replicas) {
+      throw new Error(
+        `Cannot join the ring of ${id}: it keeps ${theirs} copies of every object, and this server was started with --replicas ${this.#options.replicas}; start it with --replicas ${theirs}`,
+      );
+    }
   }
 
   /** Stops the loops and closes peer connections; the store stays open. */
@@ -689,6 +717,7 @@ export class Node {
     );
     const readiness = readinessOf(inputs);
     const failed = readiness.kind === "failed" ? readiness.detail : null;
+    const createdMs = this.#now();
     const job: StoredObject = {
       hash: slot.hash,
       name: request.name,
@@ -705,11 +734,12 @@ export class Node {
         attempt: 0,
         lost: 0,
         leaseUntilMs: 0,
-        createdMs: this.#now(),
+        createdMs,
         exitCode: null,
         reason: failed ? "input-failed" : null,
         detail: failed ?? "",
         stderr: "",
+        ...(failed ? { resultKey: failureKey(createdMs, "input-failed", failed) } : {}),
       },
     };
     const tooLarge = recordTooLarge(job);

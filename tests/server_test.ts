@@ -526,6 +526,41 @@ Deno.test("server refuses a data directory another server is using, and keeps se
   }
 });
 
+Deno.test("server refuses to join a ring that keeps another number of copies", async () => {
+  await using server = await ServerProcess.start();
+  const dataDir = await Deno.makeTempDir({ prefix: "cloud-test-replicas-" });
+  try {
+    const joining = await runCloud(
+      [
+        "server",
+        "0",
+        server.host,
+        String(server.port),
+        "--listen",
+        "127.0.0.1",
+        "--advertise",
+        "127.0.0.1",
+        "--data",
+        dataDir,
+        "--replicas",
+        "3",
+      ],
+      { signal: AbortSignal.timeout(20_000) },
+    );
+    assert.equal(joining.code, 1, joining.stderr);
+    assert.match(joining.stderr, /keeps 2 copies of every object.*--replicas 3/);
+    const cloud = server.client();
+    try {
+      const ports = new Set((await cloud.refreshServers()).map((record) => record.port));
+      assert.deepEqual([...ports], [server.port], "the ring did not take it in");
+    } finally {
+      cloud.close();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("server answers bad input with NACKs and keeps serving, with stored data intact", async () => {
   await using server = await ServerProcess.start();
   const stored = await request(server, `ADD:keep:${b64("precious")}`);

@@ -254,12 +254,18 @@ class Run {
     if (object.meta.kind === "job" && isTerminal(object.meta)) this.#finished(object);
   }
 
-  /** A job's result reached a store: the first one, or the same again. */
+  /**
+   * A job's result reached a store: the first one, or the same again. The
+   * attempt number is not part of the result: a report retried through
+   * another server may be recorded there against the attempt that server
+   * knows (a later lease of the same job), and the two records of the one
+   * report then converge on the lower attempt; what the job produced stays
+   * the same.
+   */
   #finished(object: StoredObject): void {
     const meta = object.meta as JobMeta;
     const result = JSON.stringify([
       meta.state,
-      meta.attempt,
       meta.exitCode,
       meta.reason,
       meta.detail,
