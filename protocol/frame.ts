@@ -73,6 +73,18 @@ function writeHex(target: Uint8Array, offset: number, value: number, digits: num
  * @throws {RangeError} when the payload is longer than 65535 bytes.
  */
 export function encodeFrame(payload: Uint8Array | string): Uint8Array {
+  if (typeof payload === "string" && payload.length <= framePayloadBytesMax) {
+    // ASCII text (every command but names and details in other scripts):
+    // encoded straight into the frame, one allocation instead of two.
+    const frame = new Uint8Array(frameHeaderBytes + payload.length + 1);
+    const body = frame.subarray(frameHeaderBytes, frameHeaderBytes + payload.length);
+    const { read, written } = encoder.encodeInto(payload, body);
+    if (read === payload.length && written === payload.length) {
+      writeHex(frame, 0, written, 4);
+      writeHex(frame, 4, checksum(body), 2);
+      return frame;
+    }
+  }
   const body = typeof payload === "string" ? encoder.encode(payload) : payload;
   if (body.length > framePayloadBytesMax) {
     throw new RangeError(

@@ -254,7 +254,7 @@ async function drain(
       if (!(error instanceof ProtocolError)) throw error;
       reply = nack(error.reason, error.message);
     }
-    await writeAll(conn, encodeFrame(fitReply(encodeReply(reply))));
+    await writeAll(conn, replyFrame(reply));
   }
 }
 
@@ -262,8 +262,12 @@ function hex2(value: number): string {
   return value.toString(16).padStart(2, "0");
 }
 
-/** A reply too large for a frame becomes a NACK saying so (never a crash). */
-function fitReply(text: string): string {
-  if (text.length <= 0xffff / 3 || new TextEncoder().encode(text).length <= 0xffff) return text;
-  return encodeReply(nack("too-large", "Reply does not fit in one frame"));
+/** The frame of a reply; one too large for a frame becomes a NACK saying so (never a crash). */
+function replyFrame(reply: Reply): Uint8Array {
+  try {
+    return encodeFrame(encodeReply(reply));
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return encodeFrame(encodeReply(nack("too-large", "Reply does not fit in one frame")));
+  }
 }
