@@ -51,7 +51,21 @@ export interface Listening {
 
 /** Listens for connections and serves each with `node`. */
 export function serve(node: RequestHandler, options: ServeOptions): Listening {
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  } catch (error) {
+    const why = error instanceof Deno.errors.AddrInUse
+      ? "the port is in use (another server on it?)"
+      : error instanceof Deno.errors.AddrNotAvailable
+      ? "no such address on this machine"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied (ports below 1024 need privileges)"
+      : (error as Error).message;
+    throw new Error(`Cannot listen on ${options.hostname}:${options.port}: ${why}`, {
+      cause: error,
+    });
+  }
   const connections = new Map<Deno.Conn, Deadline>();
   const limit = options.connectionsMax ?? connectionsMax;
   const log = options.log ?? (() => {});

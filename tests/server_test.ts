@@ -508,7 +508,7 @@ Deno.test("server keeps files and jobs across a restart with the same data direc
   }
 });
 
-Deno.test("server refuses a data directory another server is using, and keeps serving", async () => {
+Deno.test("server refuses a data directory or a port another server is using, and keeps serving", async () => {
   await using server = await ServerProcess.start();
   const cloud = server.client();
   try {
@@ -520,6 +520,17 @@ Deno.test("server refuses a data directory another server is using, and keeps se
     );
     assert.equal(second.code, 1, second.stderr);
     assert.match(second.stderr, /another cloud server is using it/);
+    const otherDir = await Deno.makeTempDir({ prefix: "cloud-test-port-" });
+    try {
+      const samePort = await runCloud(
+        ["server", String(server.port), "--listen", "127.0.0.1", "--data", otherDir],
+        { signal: AbortSignal.timeout(20_000) },
+      );
+      assert.equal(samePort.code, 1, samePort.stderr);
+      assert.match(samePort.stderr, /Cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+    } finally {
+      await Deno.remove(otherDir, { recursive: true });
+    }
     assert.equal(await cloud.file(kept.hash).text(), "only mine");
   } finally {
     cloud.close();
