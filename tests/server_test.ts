@@ -292,7 +292,7 @@ Deno.test("server GETJ whose client hangs up while it waits leases nothing to it
     stop.abort();
     assert.equal(await taking, "wait", "an abandoned long poll returns at once");
     // Give the server a moment to read the hang-up before the job exists.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const [job] = await submitter.addJob("after-hang-up", "print(1)", "o", []);
     const taken = await submitter.takeJob();
     assert.ok(

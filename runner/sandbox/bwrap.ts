@@ -80,6 +80,11 @@ export interface BwrapOptions {
    */
   readonly idleRetireMs?: number;
   /**
+   * Fork mode: a job that ends within this long has its output read in one
+   * go after its end rather than streamed (default `zygotePumpDelayMs`).
+   */
+  readonly pumpDelayMs?: number;
+  /**
    * Where the sandbox makes its own directory (for the warm jails' `/net`
    * directories and the seccomp filter; removed by `close`). Put it on the
    * file system of the runner's input files so inputs can be hard-linked;
@@ -176,7 +181,10 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
         base,
         { ...probe, forkUnavailable: null },
         warm,
-        options.idleRetireMs,
+        {
+          ...(options.idleRetireMs === undefined ? {} : { idleRetireMs: options.idleRetireMs }),
+          ...(options.pumpDelayMs === undefined ? {} : { pumpDelayMs: options.pumpDelayMs }),
+        },
       );
     } catch (error) {
       if (options.mode === "fork") throw error;

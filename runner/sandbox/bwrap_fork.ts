@@ -30,6 +30,14 @@ import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
 import { zygoteProgram } from "./zygote.ts";
 import { ZygoteJail } from "./zygote_jail.ts";
 
+/** Fork mode's tunables (see {@linkcode BwrapOptions}). */
+export interface ForkTuning {
+  /** How long a jail beyond the warm ones may stay idle (default `bwrapForkIdleRetireMs`). */
+  readonly idleRetireMs?: number;
+  /** How long a job may take to have its output read after its end (default `zygotePumpDelayMs`). */
+  readonly pumpDelayMs?: number;
+}
+
 /** What a job waiting for a jail gets: a jail, why none could start, or its abort. */
 type Offer = ZygoteJail | Error | "aborted";
 
@@ -52,20 +60,22 @@ export class BwrapFork implements BwrapSandbox {
   readonly #jails = new Set<ZygoteJail>();
   readonly #warm: number;
   readonly #idleRetireMs: number;
+  readonly #pumpDelayMs: number | undefined;
   /** Set while idle jails beyond `warm` wait to be retired. */
   #sweeper: ReturnType<typeof setTimeout> | undefined;
   #starting = 0;
   #recycling = 0;
   #nextSlot = 0;
 
-  private constructor(base: Base, probe: BwrapProbe, warm: number, idleRetireMs: number) {
+  private constructor(base: Base, probe: BwrapProbe, warm: number, tuning: ForkTuning) {
     this.#base = base;
     this.limits = base.limits;
     this.probe = probe;
     this.#zygoteProgram = zygoteProgram(probe.sysPath, base.limits);
     this.#coldProgram = bwrapBootstrap(probe.sysPath);
     this.#warm = warm;
-    this.#idleRetireMs = idleRetireMs;
+    this.#idleRetireMs = tuning.idleRetireMs ?? bwrapForkIdleRetireMs;
+    this.#pumpDelayMs = tuning.pumpDelayMs;
   }
 
   /** Jails started and not retired (idle, running or being prepared). */
@@ -82,9 +92,9 @@ export class BwrapFork implements BwrapSandbox {
     base: Base,
     probe: BwrapProbe,
     warm: number,
-    idleRetireMs = bwrapForkIdleRetireMs,
+    tuning: ForkTuning = {},
   ): Promise<BwrapFork> {
-    const sandbox = new BwrapFork(base, probe, warm, idleRetireMs);
+    const sandbox = new BwrapFork(base, probe, warm, tuning);
     const first = await sandbox.#startJail();
     const stdoutPath = `${base.workDir}/probe-fork-stdout`;
     const { result } = await first.run(
@@ -140,7 +150,11 @@ export class BwrapFork implements BwrapSandbox {
       this.#offer(jail);
       return await this.#runCold(plan.entries, job, signal);
     }
-    const attempt = await jail.run(job, { limits: this.limits, signal });
+    const attempt = await jail.run(job, {
+      limits: this.limits,
+      signal,
+      ...(this.#pumpDelayMs === undefined ? {} : { pumpDelayMs: this.#pumpDelayMs }),
+    });
     this.#recycle(jail);
     // The zygote died before its child read the job: run it elsewhere.
     if (attempt.deliveryFailed && !signal.aborted) {

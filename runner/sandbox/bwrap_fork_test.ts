@@ -262,59 +262,59 @@ Deno.test({
   ignore: skip,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
-    const sandbox = await createBwrapSandbox({
+    // Read after the end: any job that ends within 10 s (however loaded the machine).
+    const after = await createBwrapSandbox({ mode: "fork", warm: 1, pumpDelayMs: 10_000 });
+    // Streamed from the start: no job ends before streaming begins.
+    const streamed = await createBwrapSandbox({
       mode: "fork",
       warm: 1,
+      pumpDelayMs: 0,
       limits: { stdoutBytesMax: 300_000 },
     });
-    const run = (source: string) =>
-      sandbox.run({ source, inputs: [], stdoutPath: `${dir}/stdout` });
+    const run = (sandbox: typeof after, source: string, name = "stdout") =>
+      sandbox.run({ source, inputs: [], stdoutPath: `${dir}/${name}` });
     try {
-      const short = await run("import sys\nprint('quick')\nsys.stderr.write('note')");
+      const short = await run(after, "import sys\nprint('quick')\nsys.stderr.write('note')");
       assert.equal(short.reason, null, short.detail);
       assert.equal(new TextDecoder().decode(short.stdout), "quick\n");
       assert.equal(short.stdoutBytes, 6);
       assert.equal(new TextDecoder().decode(short.stderr), "note");
       await assert.rejects(Deno.stat(`${dir}/stdout`), Deno.errors.NotFound, "no file written");
 
-      // More than the pipe holds: the job blocks until streaming starts.
-      const big = await run("import sys\nsys.stdout.write('y' * 250_000)");
+      // Within what a pipe holds: whole, in memory.
+      const mid = await run(after, "import sys\nsys.stdout.write('z' * 40_000)");
+      assert.equal(mid.reason, null, mid.detail);
+      assert.equal(new TextDecoder().decode(mid.stdout), "z".repeat(40_000));
+
+      const big = await run(streamed, "import sys\nsys.stdout.write('y' * 250_000)", "big");
       assert.equal(big.reason, null, big.detail);
       assert.equal(big.stdout, undefined);
       assert.equal(big.stdoutBytes, 250_000);
-      assert.equal(await Deno.readTextFile(`${dir}/stdout`), "y".repeat(250_000));
-      await Deno.remove(`${dir}/stdout`);
+      assert.equal(await Deno.readTextFile(`${dir}/big`), "y".repeat(250_000));
 
-      const slow = await run("import time\nprint('a', flush=True)\ntime.sleep(0.2)\nprint('b')");
+      const slow = await run(streamed, "print('a', flush=True)\nprint('b')", "slow");
       assert.equal(slow.reason, null, slow.detail);
-      assert.equal(slow.stdout, undefined, "still running after the delay: streamed");
-      assert.equal(await Deno.readTextFile(`${dir}/stdout`), "a\nb\n");
-
-      // Within what a pipe holds: whole, whichever way it was read.
-      const mid = await run("import sys\nsys.stdout.write('z' * 40_000)");
-      assert.equal(mid.reason, null, mid.detail);
-      const midBytes = mid.stdout ?? await Deno.readFile(`${dir}/stdout`);
-      assert.equal(new TextDecoder().decode(midBytes), "z".repeat(40_000));
+      assert.equal(slow.stdout, undefined, "streamed");
+      assert.equal(await Deno.readTextFile(`${dir}/slow`), "a\nb\n");
 
       // Over the limit, even when read after the end.
       const limited = await createBwrapSandbox({
         mode: "fork",
         warm: 1,
+        pumpDelayMs: 10_000,
         limits: { stdoutBytesMax: 1000 },
       });
       try {
-        const flood = await limited.run({
-          source: "print('w' * 5000)",
-          inputs: [],
-          stdoutPath: `${dir}/flood`,
-        });
+        const flood = await run(limited, "print('w' * 5000)", "flood");
         assert.equal(flood.reason, "output-limit", flood.detail);
         assert.ok(flood.stdoutBytes <= 1000);
+        assert.ok(flood.stdout !== undefined, "read after the end");
       } finally {
         await limited.close();
       }
     } finally {
-      await sandbox.close();
+      await after.close();
+      await streamed.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

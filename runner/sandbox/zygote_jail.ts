@@ -136,7 +136,7 @@ export class ZygoteJail {
    */
   async run(
     job: SandboxJob,
-    options: { limits: SandboxLimits; signal: AbortSignal },
+    options: { limits: SandboxLimits; signal: AbortSignal; pumpDelayMs?: number },
   ): Promise<{ result: SandboxResult; deliveryFailed: boolean }> {
     const child = this.#child;
     if (child === null) throw new Error("ZygoteJail.run(): no prepared child (programmer error)");
@@ -159,7 +159,11 @@ export class ZygoteJail {
       signal: options.signal,
       kill,
       // The zygote reports the end only once every other process of the jail is gone.
-      afterExit: { stdout: child.stdout, stderr: child.stderr, pumpDelayMs: zygotePumpDelayMs },
+      afterExit: {
+        stdout: child.stdout,
+        stderr: child.stderr,
+        pumpDelayMs: options.pumpDelayMs ?? zygotePumpDelayMs,
+      },
     });
     clearTimeout(escalation);
     // The counter only grows; a failed read (0) must not lower the baseline.
