@@ -14,6 +14,7 @@ import { Command } from "commander";
 import { serverCommand } from "./server/cli.ts";
 import { clientCommand } from "./client/cli.ts";
 import { runnerCommand } from "./runner/cli.ts";
+import { ConnectionError } from "./protocol/connection.ts";
 
 /** Builds the command line of `cloud`. */
 export function program(): Command {
@@ -32,6 +33,7 @@ if (import.meta.main) {
     await program().parseAsync(Deno.args, { from: "user" });
   } catch (error) {
     console.error(`cloud: ${(error as Error).message}`);
-    Deno.exit(1);
+    // As the client's statuses: 3 when no server could be reached.
+    Deno.exit(error instanceof ConnectionError ? 3 : 1);
   }
 }

@@ -119,7 +119,7 @@ Deno.test({
   },
 });
 
-Deno.test("cloud client exits 2 on bad input, 3 when no server answers, 4 on a timeout", async () => {
+Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runner too), 4 on a timeout", async () => {
   await using server = await ServerProcess.start();
   const at = ["client", "-s", server.id];
   const bad = await runCloud([...at, "get", "not-a-hash"]);
@@ -164,6 +164,11 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers, 4 on a t
   const unreachable = await runCloud(["client", "-s", `127.0.0.1:${port}`, "add-string", "x", "y"]);
   assert.equal(unreachable.code, 3);
   assert.match(unreachable.stderr, /cannot reach/);
+  const runner = await runCloud(["runner", "127.0.0.1", String(port), "-q"], {
+    signal: AbortSignal.timeout(60_000),
+  });
+  assert.equal(runner.code, 3, runner.stderr);
+  assert.match(runner.stderr, /Cannot connect to 127\.0\.0\.1/);
 });
 
 Deno.test("cloud runner refuses a work directory another runner is using", async () => {
