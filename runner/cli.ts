@@ -8,6 +8,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { integerOption } from "../server/cli.ts";
 import { stderrBytesMax } from "../limits.ts";
+import { lockDirectory } from "../lockfile.ts";
 import { defaultSandboxLimits } from "./sandbox/sandbox.ts";
 import { createSandbox } from "./sandbox/select.ts";
 import { runJobs } from "./runner.ts";
@@ -99,10 +100,9 @@ export function runnerCommand(): Command {
       const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "cloud-runner-" });
       await Deno.mkdir(`${workDir}/sandbox`, { recursive: true });
       // Two runners in one work directory would write each other's outputs
-      // and remove each other's sandboxes: the lock goes with the process.
-      const lock = await Deno.open(`${workDir}/lock`, { create: true, write: true });
-      if (!lock.tryLockSync(true)) {
-        lock.close();
+      // and remove each other's sandboxes.
+      const lock = lockDirectory(workDir);
+      if (!lock) {
         throw new Error(
           `Cannot use work directory ${workDir}: another cloud runner is using it (give each runner its own --work-dir)`,
         );

@@ -57,7 +57,6 @@ import {
 import { fromBadd, fromPullFields, toBadd, toPullFields } from "./codec.ts";
 import {
   failJob,
-  failureKey,
   finishFromOutput,
   finishJob,
   type InputStatus,
@@ -717,30 +716,30 @@ export class Node {
     );
     const readiness = readinessOf(inputs);
     const failed = readiness.kind === "failed" ? readiness.detail : null;
-    const createdMs = this.#now();
+    const meta: JobMeta = {
+      kind: "job",
+      id,
+      output: output.hash,
+      outputName: request.outputName,
+      outputSalt: output.salt,
+      inputs: inputs.map(({ hash, name }) => ({ hash, name })),
+      state: readiness.kind === "failed" ? "waiting" : readiness.kind,
+      attempt: 0,
+      lost: 0,
+      leaseUntilMs: 0,
+      createdMs: this.#now(),
+      exitCode: null,
+      reason: null,
+      detail: "",
+      stderr: "",
+    };
     const job: StoredObject = {
       hash: slot.hash,
       name: request.name,
       salt: slot.salt,
       data: request.source,
-      meta: {
-        kind: "job",
-        id,
-        output: output.hash,
-        outputName: request.outputName,
-        outputSalt: output.salt,
-        inputs: inputs.map(({ hash, name }) => ({ hash, name })),
-        state: readiness.kind === "failed" ? "failed" : readiness.kind,
-        attempt: 0,
-        lost: 0,
-        leaseUntilMs: 0,
-        createdMs,
-        exitCode: null,
-        reason: failed ? "input-failed" : null,
-        detail: failed ?? "",
-        stderr: "",
-        ...(failed ? { resultKey: failureKey(createdMs, "input-failed", failed) } : {}),
-      },
+      // An input already failed: failed at once, as the cascade would.
+      meta: failed ? failJob(meta, "input-failed", failed)! : meta,
     };
     const tooLarge = recordTooLarge(job);
     if (tooLarge) return nack("too-large", tooLarge);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { lockDirectory } from "../lockfile.ts";
 import { Store } from "./store.ts";
 import { Node } from "./node.ts";
 import { type Listening, serve } from "./listen.ts";
@@ -97,25 +98,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-/** A data directory that another server process is using. */
-export class DataDirInUseError extends Error {
-  override name = "DataDirInUseError";
-}
-
 /**
- * Opens the store of a data directory, holding its lock file for as long as
- * the server runs (the operating system releases it when the process ends,
- * however it ends): two servers sharing one store would each take the other's
+ * Opens the store of a data directory, holding its lock for as long as the
+ * server runs: two servers sharing one store would each take the other's
  * objects for their own.
  *
- * @throws {DataDirInUseError} when another process holds the lock.
+ * @throws {Error} when another process holds the lock.
  */
 function openStore(dataDir: string): { store: Store; lock: Deno.FsFile } {
   Deno.mkdirSync(dataDir, { recursive: true });
-  const lock = Deno.openSync(`${dataDir}/lock`, { create: true, write: true });
-  if (!lock.tryLockSync(true)) {
-    lock.close();
-    throw new DataDirInUseError(
+  const lock = lockDirectory(dataDir);
+  if (!lock) {
+    throw new Error(
       `Cannot use data directory ${dataDir}: another cloud server is using it (give each server its own --data)`,
     );
   }

@@ -5,30 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runCloud, ServerProcess } from "./harness.ts";
-
-const mainPath = new URL("../main.ts", import.meta.url).pathname;
-
-function startRunner(server: ServerProcess, args: string[] = []): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      mainPath,
-      "runner",
-      server.host,
-      String(server.port),
-      "--watch",
-      "-q",
-      "--jobs",
-      "2",
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-}
+import { runCloud, ServerProcess, startRunner } from "./harness.ts";
 
 async function stop(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -46,7 +23,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await ServerProcess.start();
-    const runner = startRunner(server);
+    const runner = startRunner(server, ["--jobs", "2"]);
     const at = ["client", "-s", server.id];
     try {
       const scenario = await runCloud([...at, "scenario"]);
@@ -174,7 +151,7 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runn
 Deno.test("cloud runner refuses a work directory another runner is using", async () => {
   await using server = await ServerProcess.start();
   const workDir = await Deno.makeTempDir({ prefix: "cloud-test-runner-" });
-  const first = startRunner(server, ["--work-dir", workDir]);
+  const first = startRunner(server, ["--jobs", "2", "--work-dir", workDir]);
   try {
     // The first runner holds the lock once it has created its sandbox.
     const deadline = Date.now() + 30_000;

@@ -9,29 +9,7 @@
 import assert from "node:assert/strict";
 import { ComputeCloud, type FileObject } from "../client/cloud.ts";
 import { Connection } from "../protocol/connection.ts";
-import { Cluster, eventually, type ServerProcess } from "./harness.ts";
-
-const mainPath = new URL("../main.ts", import.meta.url).pathname;
-
-/** Starts `cloud runner` against a server; killed by the caller. */
-function startRunner(server: ServerProcess, args: string[] = []): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      mainPath,
-      "runner",
-      server.host,
-      String(server.port),
-      "--watch",
-      "-q",
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-}
+import { Cluster, eventually, type ServerProcess, startRunner } from "./harness.ts";
 
 /** Every live server's copy of `hash` (PULL answers from the local store only). */
 async function copies(servers: readonly ServerProcess[], hash: number): Promise<string[]> {

@@ -215,6 +215,29 @@ export class Cluster {
   }
 }
 
+/** Starts `cloud runner --watch -q` against a server; the caller kills it (by its child handle). */
+export function startRunner(
+  server: { host: string; port: number },
+  args: string[] = [],
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      mainPath,
+      "runner",
+      server.host,
+      String(server.port),
+      "--watch",
+      "-q",
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+}
+
 /** Runs `cloud` with arguments and returns its exit code, stdout and stderr. */
 export async function runCloud(
   args: string[],

@@ -181,10 +181,7 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
         base,
         { ...probe, forkUnavailable: null },
         warm,
-        {
-          ...(options.idleRetireMs === undefined ? {} : { idleRetireMs: options.idleRetireMs }),
-          ...(options.pumpDelayMs === undefined ? {} : { pumpDelayMs: options.pumpDelayMs }),
-        },
+        { idleRetireMs: options.idleRetireMs, pumpDelayMs: options.pumpDelayMs },
       );
     } catch (error) {
       if (options.mode === "fork") throw error;

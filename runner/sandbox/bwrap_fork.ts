@@ -14,7 +14,7 @@
  * @module
  */
 
-import { bwrapForkIdleRetireMs, bwrapForkJailsMax } from "../../limits.ts";
+import { bwrapForkIdleRetireMs, bwrapForkJailsMax, zygotePumpDelayMs } from "../../limits.ts";
 import { bwrapBootstrap } from "./bootstrap.ts";
 import type { BwrapProbe, BwrapSandbox } from "./bwrap.ts";
 import {
@@ -60,7 +60,7 @@ export class BwrapFork implements BwrapSandbox {
   readonly #jails = new Set<ZygoteJail>();
   readonly #warm: number;
   readonly #idleRetireMs: number;
-  readonly #pumpDelayMs: number | undefined;
+  readonly #pumpDelayMs: number;
   /** Set while idle jails beyond `warm` wait to be retired. */
   #sweeper: ReturnType<typeof setTimeout> | undefined;
   #starting = 0;
@@ -75,7 +75,7 @@ export class BwrapFork implements BwrapSandbox {
     this.#coldProgram = bwrapBootstrap(probe.sysPath);
     this.#warm = warm;
     this.#idleRetireMs = tuning.idleRetireMs ?? bwrapForkIdleRetireMs;
-    this.#pumpDelayMs = tuning.pumpDelayMs;
+    this.#pumpDelayMs = tuning.pumpDelayMs ?? zygotePumpDelayMs;
   }
 
   /** Jails started and not retired (idle, running or being prepared). */
@@ -153,7 +153,7 @@ export class BwrapFork implements BwrapSandbox {
     const attempt = await jail.run(job, {
       limits: this.limits,
       signal,
-      ...(this.#pumpDelayMs === undefined ? {} : { pumpDelayMs: this.#pumpDelayMs }),
+      pumpDelayMs: this.#pumpDelayMs,
     });
     this.#recycle(jail);
     // The zygote died before its child read the job: run it elsewhere.
