@@ -328,12 +328,7 @@ class ComputeCloud:
         Raises RingUnreachableError when no known server answers.
         """
         if learn and not self._learned:
-            try:
-                self.refresh_servers()
-            except RingUnreachableError:
-                raise
-            except CloudError as error:
-                _log.debug("Cannot learn the ring: %s", error)
+            self._ensure_learned()
         with self._lock:
             servers = list(self._servers)
             start = self._current
@@ -422,6 +417,8 @@ class ComputeCloud:
         if self.direct and self._ring is None:
             try:
                 self.refresh_servers()
+            except AuthError:
+                raise
             except CloudError as error:
                 _log.debug("Cannot learn the ring: %s", error)
 
@@ -503,13 +500,15 @@ class ComputeCloud:
         return file
 
     def _ensure_learned(self) -> None:
+        """Learns the ring once; a server that cannot tell it (a NACK) is used as it is."""
         if not self._learned:
             try:
                 self.refresh_servers()
-            except RingUnreachableError:
+            except (RingUnreachableError, AuthError):
                 raise
             except CloudError as error:
                 _log.debug("Cannot learn the ring: %s", error)
+                self._learned = True
 
     def _store_object(self, name: str, data: bytes, expected: int) -> int:
         return _reply_hash(self._call("ADD", name, b64encode(data), owner=self._owner(expected)))
