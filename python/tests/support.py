@@ -3,6 +3,8 @@ each stopped by the test that started it (by pid), and small fake servers
 that speak the frame protocol from a thread.
 """
 
+import contextlib
+import functools
 import os
 import select
 import shutil
@@ -13,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(HERE)
@@ -162,6 +164,15 @@ class Ring:
             parts.append("--- %s (pid %d)\n%s" % (process.log_path, process.pid, process.log()))
         return "\n".join(parts)
 
+    @contextlib.contextmanager
+    def logs_on_failure(self) -> Iterator[None]:
+        """Writes every process's recent stderr to stderr when the block raises."""
+        try:
+            yield
+        except BaseException:
+            sys.stderr.write("\n" + self.logs() + "\n")
+            raise
+
     def stop(self) -> None:
         """Stops runners (SIGTERM) and servers (SIGKILL), by pid, and removes the data."""
         for runner in self.runners:
@@ -169,6 +180,23 @@ class Ring:
         for server in self.servers:
             server.kill(signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def log_failures(cls: type) -> type:
+    """Class decorator: a failing ``test_*`` method writes the logs of ``cls.ring``'s processes."""
+
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self: object) -> object:
+            with getattr(self, "ring").logs_on_failure():
+                return method(self)
+
+        return wrapper
+
+    for name, value in list(vars(cls).items()):
+        if name.startswith("test_") and callable(value):
+            setattr(cls, name, wrap(value))
+    return cls
 
 
 def free_port() -> int:
