@@ -147,14 +147,18 @@ class Connection:
             raise ProtocolError("Reply from %s is not UTF-8" % self.address, self.address) from None
 
     def _read(self, sock: socket.socket, deadline: float) -> Union[bytes, BadChecksum]:
+        first = True
         while True:
             item = self._decoder.next()
             if item is not None:
                 return item
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise socket.timeout()
-            sock.settimeout(remaining)
+            if not first:
+                # The socket's timeout was set for the whole request; shorten it to what is left.
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise socket.timeout()
+                sock.settimeout(remaining)
+            first = False
             data = sock.recv(_READ_BYTES)
             if not data:
                 raise ConnectionResetError(0, "closed by the server")
