@@ -633,7 +633,10 @@ class ComputeCloud:
         hash_text = target.hash
         reply = self._request_via(self._owner(target.hash_value), encode_request("GET", hash_text))
         if reply.ok:
-            target._settle("complete")
+            if target.kind != "object":
+                # A handle made from a hash may be a job, whose GET gives its stderr
+                # even when it failed: its state comes from WAIT instead.
+                target._settle("complete")
             return iter([b64decode(reply.fields[0] if reply.fields else "")])
         if reply.reason == "failed":
             error = self._failure_of(target)

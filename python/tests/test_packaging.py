@@ -1,5 +1,6 @@
 """``pip install --no-build-isolation ./python`` works without a package index."""
 
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -10,7 +11,20 @@ import unittest
 
 import support
 
-MISSING = [name for name in ("pip", "setuptools") if importlib.util.find_spec(name) is None]
+def _missing() -> list:
+    missing = [name for name in ("pip", "setuptools") if importlib.util.find_spec(name) is None]
+    if "setuptools" not in missing:
+        # Read from its metadata: importing setuptools here would patch distutils.
+        found = importlib.metadata.version("setuptools")
+        version = tuple(int(part) for part in found.split(".")[:2] if part.isdigit())
+        if version < (61, 0):
+            missing.append("setuptools 61 or newer (found %s)" % found)
+        elif version < (70, 1) and importlib.util.find_spec("wheel") is None:
+            missing.append("wheel (setuptools %s needs it)" % found)
+    return missing
+
+
+MISSING = _missing()
 if MISSING:
     print(
         "test_packaging: skipping: %s not installed for %s (apt-get install python3-pip python3-setuptools)"

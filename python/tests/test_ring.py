@@ -3,6 +3,7 @@ scenario, namespaces, pipelines, failures, futures, and a 50 MB file."""
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -57,7 +58,8 @@ class SingleServerTest(unittest.TestCase):
             "import sys, tempfile\n"
             "s = ComputeCloud(sys.argv[1], int(sys.argv[2]))\n"
             "path = tempfile.mktemp()\n"
-            "open(path, 'w').write('second file\\n')\n"
+            "with open(path, 'w') as file:\n"
+            "    file.write('second file\\n')\n"
             "f = s.add_string('name1', 'contents')\n"
             "g = s.add_file('name2', path)\n"
             "print(f.get())\n"
@@ -94,8 +96,8 @@ class SingleServerTest(unittest.TestCase):
         # Submitted before the first stage has finished: the output is a future input.
         _, best = self.cloud.add_job("top", top, "best", [counts], fresh=True)
         self.assertEqual(best.result(timeout=120), "the 3\n")
-        self.assertTrue(counts.done())
         self.assertEqual(counts.status()["state"], "complete")
+        self.assertEqual(json.loads(counts.result(timeout=30))["fox"], 1)
 
     def test_a_failing_job_raises_job_failed(self) -> None:
         code = "import sys\nprint('partial')\nprint('about to fail', file=sys.stderr)\nraise ValueError('boom')\n"
