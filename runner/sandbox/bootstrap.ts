@@ -55,8 +55,8 @@ def _cloud_run(source):
  * The whole `-c` program of a bubblewrap interpreter: closes every file
  * descriptor but 0-2 (the runner may have inherited some), sets `sys.path` to
  * `sysPath` (the interpreter runs with `-I -S`: no site import, no user or
- * environment paths; the probe recorded the system's default path so system
- * packages still import), then blocks until one job frame arrives on
+ * environment paths; the probe recorded the paths jobs get, see
+ * `jail_python.ts`), then blocks until one job frame arrives on
  * standard input, runs it and exits with its status.
  */
 export function bwrapBootstrap(sysPath: readonly string[]): string {
@@ -97,10 +97,3 @@ export function encodeJobFrame(source: string): Uint8Array {
   frame.set(body, header.length);
   return frame;
 }
-
-/**
- * A program that prints the interpreter's default `sys.path` (site imported)
- * as JSON, minus the current-directory entry. Run once by the probe.
- */
-export const printSysPathProgram = "import json, site, sys\nsite.main()\n" +
-  'print(json.dumps([p for p in sys.path if p and p != "."]))\n';

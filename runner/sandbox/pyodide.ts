@@ -54,6 +54,10 @@ const wasmPageBytes = 64 * 1024;
 /** Time a worker may take to load Pyodide before it counts as broken. */
 const loadTimeoutMs = 60_000;
 
+/** What to do when Pyodide's files are missing from Deno's cache. */
+const refillCache =
+  "fill Deno's cache with network access once (deno install --entrypoint main.ts) or use --sandbox bwrap";
+
 /** Options of {@linkcode createPyodideSandbox}. */
 export interface PyodideOptions {
   /** Overrides of {@linkcode defaultSandboxLimits}; `memoryBytes` ≥ 256 MiB (Pyodide's own needs). */
@@ -84,7 +88,9 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
     try {
       await Deno.stat(`${pyodideDir}${asset}`);
     } catch {
-      throw new Error(`Cannot start pyodide sandbox: missing ${asset} in ${pyodideDir}`);
+      throw new Error(
+        `Cannot start pyodide sandbox: missing ${asset} in ${pyodideDir}; fix: ${refillCache}`,
+      );
     }
   }
   const tempDir = await Deno.makeTempDir({ prefix: "cloud-pyodide-" });
@@ -99,7 +105,9 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
   const first = await sandbox.firstReady();
   if (first !== null) {
     await sandbox.close();
-    throw new Error(`Cannot start pyodide sandbox: the worker failed to load Pyodide: ${first}`);
+    throw new Error(
+      `Cannot start pyodide sandbox: the worker failed to load Pyodide: ${first}; fix: ${refillCache}`,
+    );
   }
   return sandbox;
 }
@@ -281,9 +289,13 @@ function workerCommand(
     args: [
       "run",
       "--no-prompt",
+      // Modules exactly as the lock file pins them, from the cache the runner
+      // filled: never the network, and never the registry metadata a cache
+      // filled through the lock file lacks (resolving without it would need it).
       "--cached-only",
-      "--no-lock",
-      `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+      `--config=${projectFile("deno.json")}`,
+      `--lock=${projectFile("deno.lock")}`,
+      "--frozen",
       `--allow-read=${[pyodideDir, ...extra.readable].join(",")}`,
       `--v8-flags=--max-old-space-size=${workerHeapMiB},--wasm-max-mem-pages=${pages}`,
       new URL("./pyodide_worker.ts", import.meta.url).pathname,
@@ -296,6 +308,11 @@ function workerCommand(
     env: workerEnvironment(pyodideDir),
     cwd: "/",
   });
+}
+
+/** A file of the project (beside `deno.json`), as a path. */
+function projectFile(name: string): string {
+  return decodeURIComponent(new URL(`../../${name}`, import.meta.url).pathname);
 }
 
 /**
