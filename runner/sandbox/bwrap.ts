@@ -7,10 +7,13 @@
  *   long-lived jails, each running a zygote that forks one fresh child per
  *   job (see `zygote.ts` for the design and the isolation argument). A
  *   trivial job costs a fork instead of an interpreter start.
- * - `"fresh"`: one jail and one interpreter per job. The interpreter takes
- *   15-40 ms to start, so the sandbox keeps `warm` jails started ahead of
- *   time, each blocked reading one job from its stdin, and discards each
- *   after its one job.
+ * - `"fresh"` (`bwrap_fresh.ts`): one jail and one interpreter per job. The
+ *   interpreter takes 15-40 ms to start, so the sandbox keeps `warm` jails
+ *   started ahead of time, each blocked reading one job from its stdin, and
+ *   discards each after its one job.
+ *
+ * This file finds the tools and probes the interpreter (`bwrap_probe.ts`),
+ * then starts the mode asked for.
  *
  * In both modes a jail started ahead of time has its own empty host
  * directory bound read-only as `/net`; a job's inputs are hard-linked into it
@@ -22,19 +25,9 @@
  * @module
  */
 
-import { bwrapBootstrap } from "./bootstrap.ts";
 import { BwrapFork } from "./bwrap_fork.ts";
-import {
-  type Base,
-  discardJail,
-  emptyDirectory,
-  type Jail,
-  linkInputs,
-  resolveInputs,
-  runInJail,
-  sandboxError,
-  spawnJail,
-} from "./bwrap_jail.ts";
+import { BwrapFresh } from "./bwrap_fresh.ts";
+import type { Base } from "./bwrap_jail.ts";
 import {
   findTools,
   hostLayout,
@@ -42,25 +35,15 @@ import {
   packageDirectories,
   probeInterpreter,
 } from "./bwrap_probe.ts";
+import type { BwrapMode, BwrapSandbox } from "./bwrap_types.ts";
 import { openCgroups } from "./cgroup.ts";
-import {
-  interpreterEnvironment,
-  type InterpreterProbe,
-  jailMemory,
-  jobSysPath,
-} from "./jail_python.ts";
-import { type NetEntry, planNetEntries } from "./net_names.ts";
-import {
-  defaultSandboxLimits,
-  type Sandbox,
-  type SandboxJob,
-  type SandboxLimits,
-  type SandboxResult,
-} from "./sandbox.ts";
+import { interpreterEnvironment, jailMemory, jobSysPath } from "./jail_python.ts";
+import { defaultSandboxLimits, type SandboxLimits } from "./sandbox.ts";
 import { seccompFilter } from "./seccomp.ts";
-import { bwrapForkWarmCount, bwrapWarmCount } from "../../limits.ts";
+import { bwrapForkWarmCount } from "../../limits.ts";
 
 export { defaultPythons } from "./bwrap_probe.ts";
+export type { BwrapMode, BwrapProbe, BwrapSandbox } from "./bwrap_types.ts";
 
 /** Options of {@linkcode createBwrapSandbox}. */
 export interface BwrapOptions {
@@ -116,41 +99,6 @@ export interface BwrapOptions {
    * default: the system's temporary directory.
    */
   readonly workDir?: string;
-}
-
-/** How a bubblewrap sandbox runs jobs (see the module documentation). */
-export type BwrapMode = "fork" | "fresh";
-
-/** What the start-up probe found. */
-export interface BwrapProbe {
-  /** The interpreter binary jobs run. */
-  readonly pythonPath: string;
-  /** What the jailed interpreter reported: implementation, version, footprint, paths. */
-  readonly interpreter: InterpreterProbe;
-  /** The `sys.path` jobs get (see `jobSysPath`). */
-  readonly sysPath: readonly string[];
-  /** What bounds a job's processes: a pids cgroup, or RLIMIT_NPROC (non-root only). */
-  readonly processLimit: "cgroup" | "rlimit";
-  /** The cgroup hierarchy used (null: none, and `cgroupUnavailable` says why). */
-  readonly cgroupVersion: 1 | 2 | null;
-  /** Why no cgroup bounds jobs (null when one does). */
-  readonly cgroupUnavailable: string | null;
-  /** Whether a memory cgroup bounds all of a job's processes together. */
-  readonly memoryCgroup: boolean;
-  /** Why fork mode was not used when no mode was asked for (null otherwise). */
-  readonly forkUnavailable: string | null;
-}
-
-/** A bubblewrap sandbox, with what its probe found. */
-export interface BwrapSandbox extends Sandbox {
-  readonly name: "bwrap";
-  readonly mode: BwrapMode;
-  readonly probe: BwrapProbe;
-  /**
-   * Jobs run so far in a jail started ahead of time (`warm`: a zygote's
-   * child in fork mode) or in a jail started for the job (`cold`).
-   */
-  readonly stats: { readonly warm: number; readonly cold: number };
 }
 
 /**
@@ -228,143 +176,6 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
     await cgroups.parent?.close();
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
     throw error;
-  }
-}
-
-/** Fresh mode: one jail per job, `warm` of them started ahead of time. */
-class BwrapFresh implements BwrapSandbox {
-  readonly name = "bwrap" as const;
-  readonly mode = "fresh" as const;
-  readonly limits: SandboxLimits;
-  readonly probe: BwrapProbe;
-  readonly stats = { warm: 0, cold: 0 };
-  readonly #base: Base;
-  readonly #program: string;
-  readonly #warmCount: number;
-  readonly #pool: Jail[] = [];
-  readonly #closing = new AbortController();
-  readonly #pending = new Set<Promise<unknown>>();
-  #nextSlot = 0;
-  /** Warm jails being started (not yet in the pool). */
-  #starting = 0;
-
-  constructor(base: Base, probe: BwrapProbe, warm = bwrapWarmCount) {
-    this.#base = base;
-    this.limits = base.limits;
-    this.probe = probe;
-    this.#program = bwrapBootstrap(probe.sysPath);
-    this.#warmCount = warm;
-    this.#refill();
-  }
-
-  async run(job: SandboxJob): Promise<SandboxResult> {
-    if (this.#closing.signal.aborted) return sandboxError("Cannot run job: sandbox is closed");
-    const task = this.#run(job);
-    this.#track(task);
-    return await task;
-  }
-
-  async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
-    const idle = this.#pool.splice(0);
-    await Promise.all(idle.map((jail) => discardJail(jail, true)));
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    await this.#base.cgroups?.close();
-    await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
-  }
-
-  async #run(job: SandboxJob): Promise<SandboxResult> {
-    const plan = planNetEntries(await resolveInputs(job.inputs));
-    const signal = job.signal === undefined
-      ? this.#closing.signal
-      : AbortSignal.any([job.signal, this.#closing.signal]);
-    let jail: Jail;
-    try {
-      const warm = await this.#takeWarm(plan.entries);
-      if (warm !== null) {
-        const attempt = await this.#runIn(warm, job, signal);
-        // A warm jail that died while idle never read the job: start one for it.
-        if (!attempt.deliveryFailed || signal.aborted) {
-          this.stats.warm++;
-          return attempt.result;
-        }
-      }
-      jail = await this.#startCold(plan.entries);
-    } catch (error) {
-      return sandboxError(`Cannot start jail: ${error instanceof Error ? error.message : error}`);
-    }
-    this.stats.cold++;
-    return (await this.#runIn(jail, job, signal)).result;
-  }
-
-  /** Runs the job in a started jail, then discards the jail. */
-  async #runIn(
-    jail: Jail,
-    job: SandboxJob,
-    signal: AbortSignal,
-  ): Promise<{ result: SandboxResult; deliveryFailed: boolean }> {
-    const attempt = await runInJail(jail, job, { limits: this.limits, signal });
-    // The job is over: report now, clean up (cgroup, links) in the background.
-    this.#track(discardJail(jail, false));
-    return attempt;
-  }
-
-  /** A warm jail with the inputs linked into its `/net`, or null. */
-  async #takeWarm(entries: readonly NetEntry[]): Promise<Jail | null> {
-    const jail = this.#pool.shift();
-    if (jail === undefined) return null;
-    this.#refill();
-    if (await linkInputs(jail.netDir!, entries)) return jail;
-    if (this.#closing.signal.aborted) {
-      await discardJail(jail, true);
-      return null;
-    }
-    // Untouched (it never got a job): back to the pool once its /net is empty.
-    await emptyDirectory(jail.netDir!);
-    this.#pool.unshift(jail);
-    return null;
-  }
-
-  async #startCold(entries: readonly NetEntry[]): Promise<Jail> {
-    return await spawnJail(this.#base, this.#program, {
-      net: { kind: "files", entries },
-      netDir: null,
-    });
-  }
-
-  #refill(): void {
-    const missing = this.#warmCount - this.#pool.length - this.#starting;
-    for (let i = 0; i < missing && !this.#closing.signal.aborted; i++) {
-      this.#starting++;
-      const start = this.#startWarm().then((jail) => {
-        this.#starting--;
-        if (this.#closing.signal.aborted) return discardJail(jail, true);
-        this.#pool.push(jail);
-      }, () => {
-        this.#starting--;
-      });
-      this.#track(start);
-    }
-  }
-
-  async #startWarm(): Promise<Jail> {
-    const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
-    await Deno.mkdir(netDir, { mode: 0o755 });
-    try {
-      return await spawnJail(this.#base, this.#program, {
-        net: { kind: "directory", path: netDir },
-        netDir,
-      });
-    } catch (error) {
-      await Deno.remove(netDir, { recursive: true }).catch(() => {});
-      throw error;
-    }
-  }
-
-  #track(promise: Promise<unknown>): void {
-    this.#pending.add(promise);
-    promise.finally(() => this.#pending.delete(promise)).catch(() => {});
   }
 }
 

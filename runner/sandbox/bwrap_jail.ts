@@ -222,14 +222,8 @@ export async function resolveInputs(
   }));
 }
 
-/** A result for a job the sandbox could not run. */
-export function sandboxError(detail: string): SandboxResult {
-  return {
-    exitCode: null,
-    reason: "sandbox-error",
-    detail,
-    stdoutBytes: 0,
-    stderr: new Uint8Array(),
-    wallMs: 0,
-  };
+/** Removes what a sandbox's jails shared: its cgroups and its own directory. */
+export async function releaseBase(base: Base): Promise<void> {
+  await base.cgroups?.close();
+  await Deno.remove(base.workDir, { recursive: true }).catch(() => {});
 }

@@ -28,6 +28,7 @@
  */
 
 import { version as pyodideVersion } from "pyodide";
+import { sandboxError, SandboxLifecycle } from "./lifecycle.ts";
 import { planNetEntries } from "./net_names.ts";
 import { classifyOutcome } from "./outcome.ts";
 import { encodeWorkerHeader, readyByte, workerFailureStatus } from "./pyodide_protocol.ts";
@@ -131,8 +132,7 @@ class PyodidePool implements PyodideSandbox {
   readonly #snapshotPath: string | null;
   readonly #warmCount: number;
   readonly #pool: Worker[] = [];
-  readonly #closing = new AbortController();
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #lifecycle = new SandboxLifecycle();
 
   constructor(config: {
     limits: SandboxLimits;
@@ -159,21 +159,21 @@ class PyodidePool implements PyodideSandbox {
   }
 
   async run(job: SandboxJob): Promise<SandboxResult> {
-    if (this.#closing.signal.aborted) return sandboxError("Cannot run job: sandbox is closed");
-    const task = this.#run(job);
-    this.#track(task);
-    return await task;
+    return await this.#lifecycle.run(job, (signal) => this.#run(job, signal));
   }
 
   async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
-    await Promise.all(this.#pool.splice(0).map((worker) => discard(worker)));
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
+    await this.#lifecycle.close({
+      stop: async () => {
+        await Promise.all(this.#pool.splice(0).map((worker) => discard(worker)));
+      },
+      cleanup: async () => {
+        await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
+      },
+    });
   }
 
-  async #run(job: SandboxJob): Promise<SandboxResult> {
+  async #run(job: SandboxJob, signal: AbortSignal): Promise<SandboxResult> {
     const plan = planNetEntries(job.inputs);
     let sizes: number[];
     try {
@@ -204,9 +204,6 @@ class PyodidePool implements PyodideSandbox {
       source: job.source,
       inputs: plan.entries.map((entry, i) => ({ name: entry.name, bytes: sizes[i]! })),
     });
-    const signal = job.signal === undefined
-      ? this.#closing.signal
-      : AbortSignal.any([job.signal, this.#closing.signal]);
     const seen = await supervise({
       child: worker.child,
       stdout: worker.stdout,
@@ -252,7 +249,7 @@ class PyodidePool implements PyodideSandbox {
   }
 
   #refill(): void {
-    while (!this.#closing.signal.aborted && this.#pool.length < this.#warmCount) {
+    while (!this.#lifecycle.closed && this.#pool.length < this.#warmCount) {
       this.#pool.push(this.#spawn());
     }
   }
@@ -265,13 +262,8 @@ class PyodidePool implements PyodideSandbox {
     }).spawn();
     const stdout = child.stdout.getReader();
     const worker = { child, stdout, ready: waitReady(child, stdout) };
-    this.#track(worker.ready);
+    this.#lifecycle.track(worker.ready);
     return worker;
-  }
-
-  #track(promise: Promise<unknown>): void {
-    this.#pending.add(promise);
-    promise.finally(() => this.#pending.delete(promise)).catch(() => {});
   }
 }
 
@@ -425,15 +417,4 @@ function workerEnvironment(pyodideDir: string): Record<string, string> {
     }
   }
   return env;
-}
-
-function sandboxError(detail: string): SandboxResult {
-  return {
-    exitCode: null,
-    reason: "sandbox-error",
-    detail,
-    stdoutBytes: 0,
-    stderr: new Uint8Array(),
-    wallMs: 0,
-  };
 }
