@@ -227,9 +227,11 @@ export const sandboxWallMs = 60_000;
 export const sandboxCpuSeconds = 60;
 
 /**
- * Memory of one job: address space per process (RLIMIT_AS) and, where a
- * memory cgroup is available, all processes of the job together. 1 GiB lets
- * a job hold a sizeable input in memory while 16+ jobs fit on a 24 GiB runner.
+ * Memory of one job. With bubblewrap, on top of what the interpreter uses
+ * before the job starts: address space per process (RLIMIT_AS) and, where a
+ * memory cgroup is available, all processes of the job together; with
+ * Pyodide, all of its WebAssembly memory. 1 GiB lets a job hold a sizeable
+ * input in memory while 16+ jobs fit on a 24 GiB runner.
  */
 export const sandboxMemoryBytes = 1024 * 1024 * 1024;
 
@@ -254,6 +256,19 @@ export const sandboxStdoutBytesMax = 1024 * 1024 * 1024;
  * characters, leaving two thirds of the frame for the rest.
  */
 export const sandboxStderrBytesMax = 16 * 1024;
+
+/**
+ * Largest PyPy nursery (young generation) in a jail. PyPy would size it from
+ * the CPU's cache (half of it: 240 MiB on a CPU with a 480 MiB L3) and
+ * reserve it at start, which no small memory limit survives; 4 MiB is what
+ * PyPy itself uses when it cannot read the cache size, and what the
+ * sandbox's measurements were taken with. A job's nursery is 1/16 of its
+ * memory limit up to this.
+ */
+export const pypyNurseryBytesMax = 4 * 1024 * 1024;
+
+/** Smallest PyPy nursery in a jail: below this, minor collections dominate a job's time. */
+export const pypyNurseryBytesMin = 512 * 1024;
 
 /**
  * bubblewrap sandboxes started ahead of time (one interpreter each, blocked

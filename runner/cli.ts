@@ -9,7 +9,8 @@ import { Command, InvalidArgumentError } from "commander";
 import { integerOption } from "../server/cli.ts";
 import { stderrBytesMax } from "../limits.ts";
 import { lockDirectory } from "../lockfile.ts";
-import { defaultSandboxLimits } from "./sandbox/sandbox.ts";
+import type { BwrapSandbox } from "./sandbox/bwrap.ts";
+import { defaultSandboxLimits, type Sandbox } from "./sandbox/sandbox.ts";
 import { createSandbox } from "./sandbox/select.ts";
 import { runJobs } from "./runner.ts";
 
@@ -44,10 +45,18 @@ export function runnerCommand(): Command {
     )
     .option(
       "--sandbox <kind>",
-      "auto | bwrap | pyodide (auto: bwrap when bubblewrap and Python work)",
+      "auto | bwrap | pyodide (auto: bwrap when bubblewrap and Python work, else pyodide)",
       "auto",
     )
-    .option("--python <path>", "interpreter inside bubblewrap (default pypy3, else python3)")
+    .option(
+      "--python <name|path>",
+      "interpreter inside bubblewrap: a name on PATH or a path (default pypy3, else python3)",
+    )
+    .option(
+      "--packages <dir>",
+      "bwrap: a directory of extra Python packages (e.g. a virtualenv's site-packages), read-only on jobs' sys.path; repeatable",
+      (dir: string, dirs: string[] = []) => [...dirs, dir],
+    )
     .option(
       "--sandbox-mode <mode>",
       "bwrap: fork (one interpreter per jail forks a fresh child per job; fast) or fresh (a new jail per job); default fork when it works",
@@ -61,7 +70,7 @@ export function runnerCommand(): Command {
     .option("--cpu-s <s>", "CPU-time limit per job", integerOption(1, 86_400), limits.cpuSeconds)
     .option(
       "--memory-mb <mb>",
-      "memory limit per job",
+      "memory limit per job (bwrap: on top of the interpreter's own)",
       integerOption(16, 1_048_576),
       limits.memoryBytes / mib,
     )
@@ -107,21 +116,30 @@ export function runnerCommand(): Command {
           `Cannot use work directory ${workDir}: another cloud runner is using it (give each runner its own --work-dir)`,
         );
       }
-      const sandbox = await createSandbox({
-        kind: options.sandbox,
-        workDir: `${workDir}/sandbox`,
-        onFallback: (reason) => log(`bwrap unavailable (${reason}); using pyodide`),
-        ...(options.python ? { python: options.python } : {}),
-        ...(options.sandboxMode ? { mode: options.sandboxMode } : {}),
-        limits: {
-          wallMs: options.wallMs,
-          cpuSeconds: options.cpuS,
-          memoryBytes: options.memoryMb * mib,
-          processes: options.processes,
-          stdoutBytesMax: options.outputMb * mib,
-          stderrBytesMax: Math.min(limits.stderrBytesMax, stderrBytesMax),
-        },
-      });
+      let sandbox: Awaited<ReturnType<typeof createSandbox>>;
+      try {
+        sandbox = await createSandbox({
+          kind: options.sandbox,
+          workDir: `${workDir}/sandbox`,
+          onFallback: (reason) => log(`bwrap unavailable (${reason}); using pyodide`),
+          python: options.python,
+          mode: options.sandboxMode,
+          packages: options.packages ?? [],
+          limits: {
+            wallMs: options.wallMs,
+            cpuSeconds: options.cpuS,
+            memoryBytes: options.memoryMb * mib,
+            processes: options.processes,
+            stdoutBytesMax: options.outputMb * mib,
+            stderrBytesMax: Math.min(limits.stderrBytesMax, stderrBytesMax),
+          },
+        });
+      } catch (error) {
+        // No sandbox: stop at once (main prints the one-line reason).
+        lock.close();
+        if (!options.workDir) await Deno.remove(workDir, { recursive: true }).catch(() => {});
+        throw error;
+      }
       // No Deno permission is dropped here: the bwrap backend writes cgroup
       // files under /sys, which Deno allows only with every permission. The
       // job's isolation comes from the sandbox, not from the runner's permissions.
@@ -133,8 +151,11 @@ export function runnerCommand(): Command {
       };
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
-      const mode = "mode" in sandbox ? ` (${String(sandbox.mode)} mode)` : "";
-      log(`runner: ${options.jobs} at once, sandbox ${sandbox.name}${mode}, ring ${host}:${port}`);
+      log(
+        `runner: ${options.jobs} at once, sandbox ${
+          describeSandbox(sandbox)
+        }, ring ${host}:${port}`,
+      );
       try {
         const summary = await runJobs({
           host,
@@ -157,4 +178,12 @@ export function runnerCommand(): Command {
         lock.close();
       }
     });
+}
+
+/** The sandbox for the start line: its kind, and for bwrap its mode and interpreter. */
+function describeSandbox(sandbox: Sandbox): string {
+  if (sandbox.name !== "bwrap") return sandbox.name;
+  const { mode, probe } = sandbox as BwrapSandbox;
+  const { implementation, version } = probe.interpreter;
+  return `bwrap (${mode} mode, ${probe.pythonPath}: ${implementation} ${version})`;
 }

@@ -1,8 +1,9 @@
 /**
- * `deno task demo`: starts a local ring of three servers and a runner,
- * runs the original design's example and a two-stage pipeline through the
- * `cloud` command line, shows the results and the ring, then stops
- * everything it started.
+ * `deno task demo [--sandbox auto|bwrap|pyodide]`: starts a local ring of
+ * three servers and a runner, runs the original design's example and a
+ * two-stage pipeline through the `cloud` command line, shows the results and
+ * the ring, then stops everything it started. If the runner exits early (no
+ * sandbox could start), the demo stops with the runner's last line.
  *
  * @module
  */
@@ -16,12 +17,74 @@ function show(args: string[]): void {
   console.log(bold(`\n$ cloud ${args.map((a) => (/[\s"'$]/.test(a) ? `'${a}'` : a)).join(" ")}`));
 }
 
+/** The demo's runner: its process, and its last line of stderr (forwarded as it comes). */
+class Runner {
+  readonly child: Deno.ChildProcess;
+  /** Aborted once the runner has exited. */
+  readonly exited = new AbortController();
+  readonly status: Promise<Deno.CommandStatus>;
+  readonly #forwarded: Promise<void>;
+  #lastLine = "";
+
+  constructor(args: string[]) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", mainPath, ...args],
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "piped",
+    }).spawn();
+    this.#forwarded = this.#forward();
+    this.status = this.child.status.then(async (status) => {
+      await this.#forwarded;
+      this.exited.abort();
+      return status;
+    });
+  }
+
+  /** Why the runner stopped, once it has. */
+  async failure(): Promise<Error> {
+    const status = await this.status;
+    return new Error(`the runner exited (status ${status.code}): ${this.#lastLine || "no output"}`);
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await this.status;
+  }
+
+  async #forward(): Promise<void> {
+    const lines = this.child.stderr.pipeThrough(new TextDecoderStream());
+    let pending = "";
+    for await (const text of lines) {
+      Deno.stderr.writeSync(new TextEncoder().encode(text));
+      pending += text;
+      const complete = pending.split("\n");
+      pending = complete.pop() ?? "";
+      const last = complete.filter((line) => line.trim() !== "").at(-1);
+      if (last !== undefined) this.#lastLine = last.trim();
+    }
+    if (pending.trim() !== "") this.#lastLine = pending.trim();
+  }
+}
+
+let runner: Runner | undefined;
+
 async function cloud(args: string[], stdin?: string): Promise<string> {
   show(args);
-  const result = await runCloud(
-    args,
-    stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) },
-  );
+  const stopped = runner?.exited.signal;
+  const result = await runCloud(args, {
+    ...(stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) }),
+    // A client waiting for a job no runner will run is stopped with the runner.
+    ...(stopped === undefined ? {} : { signal: stopped }),
+  }).catch((error) => {
+    if (stopped?.aborted) return null;
+    throw error;
+  });
+  if (stopped?.aborted || result === null) throw await runner!.failure();
   Deno.stdout.writeSync(new TextEncoder().encode(result.stdout));
   if (result.stderr.trim()) console.error(result.stderr.trimEnd());
   if (result.code !== 0) {
@@ -41,10 +104,20 @@ for word, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:3]:
     print(word, n)
 `;
 
+/** `--sandbox <kind>` from the demo's arguments (default auto). */
+function sandboxArgument(args: readonly string[]): string {
+  const at = args.indexOf("--sandbox");
+  const kind = at < 0 ? "auto" : args[at + 1];
+  if (kind === undefined || !["auto", "bwrap", "pyodide"].includes(kind)) {
+    throw new Error(`--sandbox must be auto, bwrap or pyodide (got ${JSON.stringify(kind ?? "")})`);
+  }
+  return kind;
+}
+
 async function main(): Promise<void> {
+  const sandbox = sandboxArgument(Deno.args);
   const dataRoot = await Deno.makeTempDir({ prefix: "cloud-demo-" });
   const servers: ServerProcess[] = [];
-  let runner: Deno.ChildProcess | undefined;
   try {
     console.log(bold("Starting a ring of three servers on 127.0.0.1 …"));
     servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/a` }));
@@ -53,23 +126,10 @@ async function main(): Promise<void> {
     for (const server of servers) console.log(`  server ${server.id} (pid ${server.pid})`);
     const ring = `127.0.0.1:${servers[0]!.port}`;
 
-    show(["runner", "127.0.0.1", String(servers[0]!.port), "--watch", "--jobs", "2"]);
-    runner = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        mainPath,
-        "runner",
-        "127.0.0.1",
-        String(servers[0]!.port),
-        "--watch",
-        "--jobs",
-        "2",
-      ],
-      stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
+    const runnerArgs = ["runner", "127.0.0.1", String(servers[0]!.port), "--watch", "--jobs", "2"];
+    if (sandbox !== "auto") runnerArgs.push("--sandbox", sandbox);
+    show(runnerArgs);
+    runner = new Runner(runnerArgs);
 
     console.log(bold("\nThe original design's scenario: two files and a job that prints them"));
     await cloud(["client", "-s", ring, "scenario"]);
@@ -114,14 +174,7 @@ async function main(): Promise<void> {
     await cloud(["client", "-s", ring, "info", "--all"]);
   } finally {
     console.log(bold("\nStopping everything the demo started …"));
-    if (runner) {
-      try {
-        runner.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      await runner.status;
-    }
+    await runner?.stop();
     await Promise.all(servers.map((server) => server.kill("SIGTERM")));
     await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
   }

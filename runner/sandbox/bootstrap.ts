@@ -52,14 +52,14 @@ def _cloud_run(source):
 `;
 
 /**
- * The whole `-c` program of a bubblewrap interpreter: closes every file
- * descriptor but 0-2 (the runner may have inherited some), sets `sys.path` to
- * `sysPath` (the interpreter runs with `-I -S`: no site import, no user or
- * environment paths; the probe recorded the system's default path so system
- * packages still import), then blocks until one job frame arrives on
- * standard input, runs it and exits with its status.
+ * The start of every bubblewrap interpreter's `-c` program, the one-job
+ * bootstrap's and the zygote's: closes every file descriptor but 0-2 (the
+ * runner may have inherited some), sets `sys.path` to `sysPath` (the
+ * interpreter runs with `-I -S`: no site import, no user or environment
+ * paths; the probe recorded the paths jobs get, see `jail_python.ts`), and
+ * defines `_cloud_run` ({@linkcode pythonRunFunction}). One line per element.
  */
-export function bwrapBootstrap(sysPath: readonly string[]): string {
+export function pythonPrelude(sysPath: readonly string[]): string[] {
   return [
     "import os, sys",
     // Descriptors the runner inherited from its own parent must not reach the job.
@@ -71,6 +71,17 @@ export function bwrapBootstrap(sysPath: readonly string[]): string {
     "            pass",
     `sys.path[:] = ${JSON.stringify(sysPath)}`,
     pythonRunFunction,
+  ];
+}
+
+/**
+ * The whole `-c` program of a one-job bubblewrap interpreter: the
+ * {@linkcode pythonPrelude}, then it blocks until one job frame arrives on
+ * standard input, runs it and exits with its status.
+ */
+export function bwrapBootstrap(sysPath: readonly string[]): string {
+  return [
+    ...pythonPrelude(sysPath),
     "def _cloud_read():",
     "    stdin = sys.stdin.buffer",
     "    header = stdin.readline()",
@@ -97,10 +108,3 @@ export function encodeJobFrame(source: string): Uint8Array {
   frame.set(body, header.length);
   return frame;
 }
-
-/**
- * A program that prints the interpreter's default `sys.path` (site imported)
- * as JSON, minus the current-directory entry. Run once by the probe.
- */
-export const printSysPathProgram = "import json, site, sys\nsite.main()\n" +
-  'print(json.dumps([p for p in sys.path if p and p != "."]))\n';

@@ -7,10 +7,13 @@
  *   long-lived jails, each running a zygote that forks one fresh child per
  *   job (see `zygote.ts` for the design and the isolation argument). A
  *   trivial job costs a fork instead of an interpreter start.
- * - `"fresh"`: one jail and one interpreter per job. The interpreter takes
- *   15-40 ms to start, so the sandbox keeps `warm` jails started ahead of
- *   time, each blocked reading one job from its stdin, and discards each
- *   after its one job.
+ * - `"fresh"` (`bwrap_fresh.ts`): one jail and one interpreter per job. The
+ *   interpreter takes 15-40 ms to start, so the sandbox keeps `warm` jails
+ *   started ahead of time, each blocked reading one job from its stdin, and
+ *   discards each after its one job.
+ *
+ * This file finds the tools and probes the interpreter (`bwrap_probe.ts`),
+ * then starts the mode asked for.
  *
  * In both modes a jail started ahead of time has its own empty host
  * directory bound read-only as `/net`; a job's inputs are hard-linked into it
@@ -22,44 +25,49 @@
  * @module
  */
 
-import { bwrapBootstrap, printSysPathProgram } from "./bootstrap.ts";
-import type { HostLayout, HostPathKind } from "./bwrap_args.ts";
 import { BwrapFork } from "./bwrap_fork.ts";
+import { BwrapFresh } from "./bwrap_fresh.ts";
+import type { Base } from "./bwrap_jail.ts";
 import {
-  type Base,
-  discardJail,
-  emptyDirectory,
-  type Jail,
-  linkInputs,
-  resolveInputs,
-  runInJail,
-  sandboxError,
-  spawnJail,
-} from "./bwrap_jail.ts";
-import { CgroupParent } from "./cgroup.ts";
-import { type NetEntry, planNetEntries } from "./net_names.ts";
-import {
-  defaultSandboxLimits,
-  type Sandbox,
-  type SandboxJob,
-  type SandboxLimits,
-  type SandboxResult,
-} from "./sandbox.ts";
+  findTools,
+  hostLayout,
+  isRoot,
+  packageDirectories,
+  probeInterpreter,
+} from "./bwrap_probe.ts";
+import type { BwrapMode, BwrapSandbox } from "./bwrap_types.ts";
+import { openCgroups } from "./cgroup.ts";
+import { interpreterEnvironment, jailMemory, jobSysPath } from "./jail_python.ts";
+import { defaultSandboxLimits, type SandboxLimits } from "./sandbox.ts";
 import { seccompFilter } from "./seccomp.ts";
-import { supervise } from "./supervise.ts";
-import { bwrapForkWarmCount, bwrapWarmCount } from "../../limits.ts";
+import { bwrapForkWarmCount } from "../../limits.ts";
 
-/** Interpreters tried in order when none is given. */
-export const defaultPythons = ["/usr/bin/pypy3", "/usr/bin/python3"] as const;
+export { defaultPythons } from "./bwrap_probe.ts";
+export type { BwrapMode, BwrapProbe, BwrapSandbox } from "./bwrap_types.ts";
 
 /** Options of {@linkcode createBwrapSandbox}. */
 export interface BwrapOptions {
-  /** Interpreter path; default: the first of {@linkcode defaultPythons} that exists. */
+  /**
+   * Interpreter: a name looked up in `PATH` or a path; a script (a pyenv
+   * shim) stands for the interpreter it runs. Default: the first of
+   * {@linkcode defaultPythons} found.
+   */
   readonly python?: string;
-  /** Default `/usr/bin/bwrap`. */
+  /** bubblewrap: a name looked up in `PATH` or a path; default `bwrap`. */
   readonly bwrapPath?: string;
-  /** Default `/usr/bin/prlimit` (util-linux). */
+  /** `prlimit` (util-linux): a name looked up in `PATH` or a path; default `prlimit`. */
   readonly prlimitPath?: string;
+  /**
+   * Directories of extra Python packages (a virtualenv's `site-packages`),
+   * bound read-only at their own paths and put on jobs' `sys.path` (with
+   * their `.pth` files' entries) before the system's site directories.
+   */
+  readonly packages?: readonly string[];
+  /**
+   * A file shown to jobs as `/proc/cpuinfo` (default: the real one). Tests
+   * use it to stand for another CPU: PyPy would size its GC from it.
+   */
+  readonly procCpuinfo?: string;
   /** Overrides of {@linkcode defaultSandboxLimits}. */
   readonly limits?: Partial<SandboxLimits>;
   /**
@@ -93,84 +101,60 @@ export interface BwrapOptions {
   readonly workDir?: string;
 }
 
-/** How a bubblewrap sandbox runs jobs (see the module documentation). */
-export type BwrapMode = "fork" | "fresh";
-
-/** What the start-up probe found. */
-export interface BwrapProbe {
-  readonly pythonPath: string;
-  /** The interpreter's default `sys.path` (with site), set by the bootstrap. */
-  readonly sysPath: readonly string[];
-  /** What bounds a job's processes: a pids cgroup, or RLIMIT_NPROC (non-root only). */
-  readonly processLimit: "cgroup" | "rlimit";
-  /** Whether a memory cgroup bounds all of a job's processes together. */
-  readonly memoryCgroup: boolean;
-  /** Why fork mode was not used when no mode was asked for (null otherwise). */
-  readonly forkUnavailable: string | null;
-}
-
-/** A bubblewrap sandbox, with what its probe found. */
-export interface BwrapSandbox extends Sandbox {
-  readonly name: "bwrap";
-  readonly mode: BwrapMode;
-  readonly probe: BwrapProbe;
-  /**
-   * Jobs run so far in a jail started ahead of time (`warm`: a zygote's
-   * child in fork mode) or in a jail started for the job (`cold`).
-   */
-  readonly stats: { readonly warm: number; readonly cold: number };
-}
-
 /**
- * Probes bubblewrap and the interpreter (a jailed run that prints
- * `sys.path`), starts the pool of the mode asked for (fork mode: runs a
- * probe job in its first zygote) and returns the sandbox.
+ * Finds bubblewrap and the interpreter, probes the interpreter (one jailed
+ * run that reports its `sys.path` and footprint), starts the pool of the
+ * mode asked for (fork mode: runs a probe job in its first zygote) and
+ * returns the sandbox.
  *
- * Throws `Error` when bubblewrap, `prlimit` or the interpreter is missing or
- * the jailed run fails, when the process limit cannot be enforced (root
- * without a writable pids cgroup: the kernel ignores RLIMIT_NPROC for root),
- * or when `mode: "fork"` was asked for and the fork server does not work.
+ * Throws `Error` (one line naming the cause and the fix) when bubblewrap,
+ * `prlimit` or the interpreter is missing or the jailed run fails, when the
+ * process limit cannot be enforced (root without a writable pids cgroup:
+ * the kernel ignores RLIMIT_NPROC for root), or when `mode: "fork"` was
+ * asked for and the fork server does not work.
  */
 export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<BwrapSandbox> {
   const limits = { ...defaultSandboxLimits, ...options.limits };
-  const bwrapPath = options.bwrapPath ?? "/usr/bin/bwrap";
-  const prlimitPath = options.prlimitPath ?? "/usr/bin/prlimit";
-  await requireExecutable(bwrapPath, "bubblewrap");
-  await requireExecutable(prlimitPath, "prlimit");
-  const pythonPath = options.python ?? (await firstExisting(defaultPythons));
-  if (pythonPath === null) {
+  const tools = await findTools({
+    bwrap: options.bwrapPath,
+    prlimit: options.prlimitPath,
+    python: options.python,
+  });
+  const packages = await packageDirectories(options.packages ?? []);
+  const layout = await hostLayout(tools.pythonPath, {
+    packages,
+    procCpuinfo: options.procCpuinfo ?? null,
+  });
+  const cgroups = await openCgroups();
+  if (cgroups.parent === null && (await isRoot())) {
     throw new Error(
-      `Cannot start bwrap sandbox: no interpreter found (tried ${defaultPythons.join(", ")})`,
-    );
-  }
-  await requireExecutable(pythonPath, "the Python interpreter");
-  const layout = await hostLayout(pythonPath);
-  const cgroups = await CgroupParent.open();
-  if (cgroups === null && (await isRoot())) {
-    throw new Error(
-      "Cannot start bwrap sandbox: cannot bound processes (running as root, which RLIMIT_NPROC ignores, and no writable cgroup v1 pids hierarchy)",
+      `Cannot start bwrap sandbox: cannot bound a job's processes (the runner is root, which RLIMIT_NPROC ignores, and ${cgroups.why}); fix: run the runner as another user or in a cgroup of its own (docs/OPERATIONS.md), or run jobs in Pyodide instead (--sandbox pyodide)`,
     );
   }
   // Our own directory even inside a given workDir: sandboxes may share one.
   const workDir = await Deno.makeTempDir({ dir: options.workDir, prefix: "cloud-sandbox-" });
   try {
     const seccompPath = await writeSeccompFilter(workDir);
-    const base = {
-      bwrapPath,
-      prlimitPath,
-      pythonPath,
+    const probeBase: Base = {
+      ...tools,
       limits,
+      memory: { addressSpaceBytes: null, cgroupBytes: null },
+      environment: interpreterEnvironment(limits.memoryBytes),
       layout,
-      cgroups,
+      cgroups: cgroups.parent,
       workDir,
       seccompPath,
     };
-    const sysPath = await probeSysPath(base);
+    const interpreter = await probeInterpreter(probeBase, packages);
+    const base = { ...probeBase, memory: jailMemory(limits.memoryBytes, interpreter) };
     const probe = {
-      pythonPath,
-      sysPath,
-      processLimit: cgroups === null ? "rlimit" as const : "cgroup" as const,
-      memoryCgroup: cgroups?.hasMemory ?? false,
+      pythonPath: tools.pythonPath,
+      interpreter,
+      sysPath: jobSysPath(interpreter),
+      processLimit: cgroups.parent === null ? "rlimit" as const : "cgroup" as const,
+      cgroupVersion: cgroups.parent?.version ?? null,
+      cgroupUnavailable: cgroups.parent === null ? cgroups.why : null,
+      memoryCgroup: cgroups.parent?.hasMemory ?? false,
     };
     if (options.mode === "fresh") {
       return new BwrapFresh(base, { ...probe, forkUnavailable: null }, options.warm);
@@ -189,146 +173,9 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
       return new BwrapFresh(base, { ...probe, forkUnavailable: why }, options.warm);
     }
   } catch (error) {
-    await cgroups?.close();
+    await cgroups.parent?.close();
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
     throw error;
-  }
-}
-
-/** Fresh mode: one jail per job, `warm` of them started ahead of time. */
-class BwrapFresh implements BwrapSandbox {
-  readonly name = "bwrap" as const;
-  readonly mode = "fresh" as const;
-  readonly limits: SandboxLimits;
-  readonly probe: BwrapProbe;
-  readonly stats = { warm: 0, cold: 0 };
-  readonly #base: Base;
-  readonly #program: string;
-  readonly #warmCount: number;
-  readonly #pool: Jail[] = [];
-  readonly #closing = new AbortController();
-  readonly #pending = new Set<Promise<unknown>>();
-  #nextSlot = 0;
-  /** Warm jails being started (not yet in the pool). */
-  #starting = 0;
-
-  constructor(base: Base, probe: BwrapProbe, warm = bwrapWarmCount) {
-    this.#base = base;
-    this.limits = base.limits;
-    this.probe = probe;
-    this.#program = bwrapBootstrap(probe.sysPath);
-    this.#warmCount = warm;
-    this.#refill();
-  }
-
-  async run(job: SandboxJob): Promise<SandboxResult> {
-    if (this.#closing.signal.aborted) return sandboxError("Cannot run job: sandbox is closed");
-    const task = this.#run(job);
-    this.#track(task);
-    return await task;
-  }
-
-  async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
-    const idle = this.#pool.splice(0);
-    await Promise.all(idle.map((jail) => discardJail(jail, true)));
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    await this.#base.cgroups?.close();
-    await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
-  }
-
-  async #run(job: SandboxJob): Promise<SandboxResult> {
-    const plan = planNetEntries(await resolveInputs(job.inputs));
-    const signal = job.signal === undefined
-      ? this.#closing.signal
-      : AbortSignal.any([job.signal, this.#closing.signal]);
-    let jail: Jail;
-    try {
-      const warm = await this.#takeWarm(plan.entries);
-      if (warm !== null) {
-        const attempt = await this.#runIn(warm, job, signal);
-        // A warm jail that died while idle never read the job: start one for it.
-        if (!attempt.deliveryFailed || signal.aborted) {
-          this.stats.warm++;
-          return attempt.result;
-        }
-      }
-      jail = await this.#startCold(plan.entries);
-    } catch (error) {
-      return sandboxError(`Cannot start jail: ${error instanceof Error ? error.message : error}`);
-    }
-    this.stats.cold++;
-    return (await this.#runIn(jail, job, signal)).result;
-  }
-
-  /** Runs the job in a started jail, then discards the jail. */
-  async #runIn(
-    jail: Jail,
-    job: SandboxJob,
-    signal: AbortSignal,
-  ): Promise<{ result: SandboxResult; deliveryFailed: boolean }> {
-    const attempt = await runInJail(jail, job, { limits: this.limits, signal });
-    // The job is over: report now, clean up (cgroup, links) in the background.
-    this.#track(discardJail(jail, false));
-    return attempt;
-  }
-
-  /** A warm jail with the inputs linked into its `/net`, or null. */
-  async #takeWarm(entries: readonly NetEntry[]): Promise<Jail | null> {
-    const jail = this.#pool.shift();
-    if (jail === undefined) return null;
-    this.#refill();
-    if (await linkInputs(jail.netDir!, entries)) return jail;
-    if (this.#closing.signal.aborted) {
-      await discardJail(jail, true);
-      return null;
-    }
-    // Untouched (it never got a job): back to the pool once its /net is empty.
-    await emptyDirectory(jail.netDir!);
-    this.#pool.unshift(jail);
-    return null;
-  }
-
-  async #startCold(entries: readonly NetEntry[]): Promise<Jail> {
-    return await spawnJail(this.#base, this.#program, {
-      net: { kind: "files", entries },
-      netDir: null,
-    });
-  }
-
-  #refill(): void {
-    const missing = this.#warmCount - this.#pool.length - this.#starting;
-    for (let i = 0; i < missing && !this.#closing.signal.aborted; i++) {
-      this.#starting++;
-      const start = this.#startWarm().then((jail) => {
-        this.#starting--;
-        if (this.#closing.signal.aborted) return discardJail(jail, true);
-        this.#pool.push(jail);
-      }, () => {
-        this.#starting--;
-      });
-      this.#track(start);
-    }
-  }
-
-  async #startWarm(): Promise<Jail> {
-    const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
-    await Deno.mkdir(netDir, { mode: 0o755 });
-    try {
-      return await spawnJail(this.#base, this.#program, {
-        net: { kind: "directory", path: netDir },
-        netDir,
-      });
-    } catch (error) {
-      await Deno.remove(netDir, { recursive: true }).catch(() => {});
-      throw error;
-    }
-  }
-
-  #track(promise: Promise<unknown>): void {
-    this.#pending.add(promise);
-    promise.finally(() => this.#pending.delete(promise)).catch(() => {});
   }
 }
 
@@ -339,93 +186,4 @@ async function writeSeccompFilter(workDir: string): Promise<string | null> {
   const path = `${workDir}/seccomp.bpf`;
   await Deno.writeFile(path, filter, { mode: 0o600 });
   return path;
-}
-
-/** Runs the jailed interpreter once to read its default `sys.path`. */
-async function probeSysPath(base: Base): Promise<string[]> {
-  const stdoutPath = `${base.workDir}/probe-stdout`;
-  const jail = await spawnJail(base, printSysPathProgram, {
-    net: { kind: "files", entries: [] },
-    netDir: null,
-  });
-  const seen = await supervise({
-    child: jail.child,
-    stdout: jail.stdout,
-    stdin: [],
-    stdoutPath,
-    stdoutBytesMax: 64 * 1024,
-    stderrBytesMax: 4 * 1024,
-    wallMs: 30_000,
-    signal: new AbortController().signal,
-    kill: () => jail.child.kill("SIGKILL"),
-  });
-  await jail.cgroup?.remove().catch(() => {});
-  const text = await Deno.readTextFile(stdoutPath).catch(() => "");
-  await Deno.remove(stdoutPath).catch(() => {});
-  if (seen.observation.exitCode !== 0) {
-    const stderr = new TextDecoder().decode(seen.stderr).trim();
-    throw new Error(
-      `Cannot start bwrap sandbox: the jailed interpreter failed (status ${seen.observation.exitCode}): ${stderr}`,
-    );
-  }
-  const sysPath: unknown = JSON.parse(text);
-  if (!Array.isArray(sysPath) || !sysPath.every((entry) => typeof entry === "string")) {
-    throw new Error(
-      `Cannot start bwrap sandbox: unexpected sys.path from the interpreter: ${text}`,
-    );
-  }
-  return sysPath;
-}
-
-async function hostLayout(pythonPath: string): Promise<HostLayout> {
-  const topLevel: Record<string, HostPathKind> = {};
-  for (const path of ["/lib", "/lib64", "/bin", "/sbin"]) topLevel[path] = await pathKind(path);
-  const realPython = await Deno.realPath(pythonPath);
-  // An interpreter outside /usr (e.g. /opt/pypy/bin/pypy3): bind its prefix.
-  const prefix = realPython.split("/").slice(0, -2).join("/");
-  const extraReadOnly = realPython.startsWith("/usr/") || prefix === "" ? [] : [prefix];
-  return { topLevel, hasLdSoCache: await exists("/etc/ld.so.cache"), extraReadOnly };
-}
-
-async function pathKind(path: string): Promise<HostPathKind> {
-  try {
-    const info = await Deno.lstat(path);
-    if (info.isSymlink) return { kind: "symlink", target: await Deno.readLink(path) };
-    return info.isDirectory ? { kind: "directory" } : { kind: "absent" };
-  } catch {
-    return { kind: "absent" };
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function firstExisting(paths: readonly string[]): Promise<string | null> {
-  for (const path of paths) if (await exists(path)) return path;
-  return null;
-}
-
-async function requireExecutable(path: string, what: string): Promise<void> {
-  try {
-    const info = await Deno.stat(path);
-    if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return;
-  } catch {
-    // Reported below.
-  }
-  throw new Error(`Cannot start bwrap sandbox: ${what} not found or not executable: ${path}`);
-}
-
-async function isRoot(): Promise<boolean> {
-  try {
-    return Deno.uid() === 0;
-  } catch {
-    const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
-    return /^Uid:\s+0\s/m.test(status);
-  }
 }

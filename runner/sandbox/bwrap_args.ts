@@ -15,19 +15,23 @@
  *   (`ptrace`, keyrings, BPF, io_uring, mount family; see `seccomp.ts`).
  * - `--die-with-parent`: the jail dies when the runner does. `--new-session`:
  *   no terminal to push keystrokes into.
- * - `--clearenv` and a fixed `PATH`/`LANG`/`HOME`: nothing of the runner's
- *   environment (tokens, secrets) is visible.
+ * - `--clearenv` and a fixed `PATH`/`LANG`/`HOME`, plus the interpreter's
+ *   own settings (PyPy's GC sizes, see `jail_python.ts`): nothing of the
+ *   runner's environment (tokens, secrets) is visible.
  * - Read-only binds of `/usr` (and `/lib`, `/lib64`, `/bin`, `/sbin` as on
  *   the host: symlinks into `/usr` on merged-usr systems) and of
- *   `/etc/ld.so.cache` only: not `/etc`, `/home`, `/root`, `/tmp`, `/run`,
- *   `/var` or the runner's working directory. A fresh `/proc` for the pid
+ *   `/etc/ld.so.cache` and `/etc/alternatives` only: not all of `/etc`,
+ *   `/home`, `/root`, `/tmp`, `/run`, `/var` or the runner's working
+ *   directory (an interpreter installed elsewhere gets its prefix bound, and
+ *   extra package directories are bound read-only at their own paths). A fresh `/proc` for the pid
  *   namespace, a minimal `/dev`, an empty read-only `/tmp` (so writes there
  *   fail with EROFS, not ENOENT).
  * - `/net`: the inputs, read-only.
  * - `--remount-ro /dev` and `--remount-ro /`: nothing is writable (`/dev/null`
  *   still accepts writes: device nodes ignore the read-only mount).
- * - Inside, `prlimit` sets RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE
- *   (0: no file may grow) and RLIMIT_CORE (0) before the interpreter starts.
+ * - Inside, `prlimit` sets RLIMIT_CPU, RLIMIT_AS (the job's memory limit on
+ *   top of the interpreter's own footprint), RLIMIT_NPROC, RLIMIT_FSIZE (0:
+ *   no file may grow) and RLIMIT_CORE (0) before the interpreter starts.
  * - A zygote jail (fork mode, see `zygote.ts`) differs in two flags only:
  *   `--as-pid-1` makes the interpreter pid 1 of the pid namespace (no
  *   bubblewrap init), and `prlimit` sets every limit but RLIMIT_CPU, which
@@ -53,14 +57,30 @@ export type HostPathKind =
 export interface HostLayout {
   /** `/lib`, `/lib64`, `/bin`, `/sbin` as found on the host. */
   readonly topLevel: Readonly<Record<string, HostPathKind>>;
-  /** `/etc/ld.so.cache` exists (the dynamic loader finds libraries faster). */
-  readonly hasLdSoCache: boolean;
   /**
-   * Extra directories to bind read-only at the same path, e.g. the prefix of
-   * an interpreter installed outside `/usr`.
+   * The files of `/etc` the jail gets (those of {@linkcode jailEtcPaths} the
+   * host has).
+   */
+  readonly etcPaths: readonly string[];
+  /**
+   * Extra directories to bind read-only at the same path: the prefix of an
+   * interpreter installed outside `/usr`, extra package directories.
    */
   readonly extraReadOnly: readonly string[];
+  /**
+   * A host file shown as the jail's `/proc/cpuinfo`, or null for the real
+   * one. Tests use it to stand for another CPU (PyPy reads its cache size
+   * there).
+   */
+  readonly procCpuinfo: string | null;
 }
+
+/**
+ * The only parts of `/etc` a jail sees: the dynamic loader's cache (it finds
+ * libraries faster) and Debian's alternatives, symlinks that libraries such
+ * as `libblas.so.3` (NumPy's) are reached through. Neither holds secrets.
+ */
+export const jailEtcPaths = ["/etc/ld.so.cache", "/etc/alternatives"] as const;
 
 /** Where `/net` comes from. */
 export type NetSource =
@@ -75,7 +95,12 @@ export interface BwrapCommand {
   readonly prlimitPath: string;
   readonly pythonPath: string;
   readonly program: string;
+  /** The CPU time and process limits (memory is `addressSpaceBytes`). */
   readonly limits: SandboxLimits;
+  /** RLIMIT_AS of the jail's processes, or null for none (the probe). */
+  readonly addressSpaceBytes: number | null;
+  /** Variables set in the jail besides `PATH`, `LANG` and `HOME`. */
+  readonly environment: Readonly<Record<string, string>>;
   readonly layout: HostLayout;
   readonly net: NetSource;
   /** File descriptor bwrap reads a seccomp filter from (see `seccomp.ts`), or null. */
@@ -97,7 +122,7 @@ export function bwrapArgv(command: BwrapCommand): string[] {
     ...namespaceArgs(),
     ...(command.zygote === true ? ["--as-pid-1"] : []),
     ...(command.seccompFd === null ? [] : ["--seccomp", String(command.seccompFd)]),
-    ...environmentArgs(),
+    ...environmentArgs(command.environment),
     ...filesystemArgs(command.layout),
     ...netArgs(command.net),
     "--remount-ro",
@@ -107,9 +132,7 @@ export function bwrapArgv(command: BwrapCommand): string[] {
     "--chdir",
     "/",
     "--",
-    ...(command.zygote === true
-      ? zygotePrlimitArgs(command.prlimitPath, command.limits)
-      : prlimitArgs(command.prlimitPath, command.limits)),
+    ...prlimitArgs(command),
     command.pythonPath,
     "-I",
     "-S",
@@ -137,7 +160,8 @@ function namespaceArgs(): string[] {
   ];
 }
 
-function environmentArgs(): string[] {
+function environmentArgs(environment: Readonly<Record<string, string>>): string[] {
+  const extra = Object.entries(environment).flatMap(([name, value]) => ["--setenv", name, value]);
   return [
     "--clearenv",
     "--setenv",
@@ -149,6 +173,7 @@ function environmentArgs(): string[] {
     "--setenv",
     "HOME",
     "/",
+    ...extra,
   ];
 }
 
@@ -158,9 +183,10 @@ function filesystemArgs(layout: HostLayout): string[] {
     if (found.kind === "symlink") args.push("--symlink", found.target, path);
     if (found.kind === "directory") args.push("--ro-bind", path, path);
   }
-  if (layout.hasLdSoCache) args.push("--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache");
-  for (const path of layout.extraReadOnly) args.push("--ro-bind", path, path);
+  for (const path of layout.etcPaths) args.push("--ro-bind", path, path);
   args.push("--proc", "/proc", "--dev", "/dev", "--dir", "/tmp");
+  if (layout.procCpuinfo !== null) args.push("--ro-bind", layout.procCpuinfo, "/proc/cpuinfo");
+  for (const path of layout.extraReadOnly) args.push("--ro-bind", path, path);
   return args;
 }
 
@@ -171,26 +197,18 @@ function netArgs(net: NetSource): string[] {
   return args;
 }
 
-/** RLIMIT_CPU soft limit sends SIGXCPU; the hard limit a second later kills. */
-function prlimitArgs(prlimitPath: string, limits: SandboxLimits): string[] {
-  const cpu = Math.max(1, Math.ceil(limits.cpuSeconds));
+/**
+ * RLIMIT_CPU's soft limit sends SIGXCPU, the hard limit a second later kills.
+ * A zygote gets every limit but RLIMIT_CPU, for its whole life and every
+ * child's (each child sets RLIMIT_CPU on itself).
+ */
+function prlimitArgs(command: BwrapCommand): string[] {
+  const cpu = Math.max(1, Math.ceil(command.limits.cpuSeconds));
   return [
-    prlimitPath,
-    `--cpu=${cpu}:${cpu + 1}`,
-    `--as=${limits.memoryBytes}`,
-    `--nproc=${limits.processes}`,
-    "--fsize=0",
-    "--core=0",
-    "--",
-  ];
-}
-
-/** The zygote's limits: all but RLIMIT_CPU, for its whole life and every child's. */
-function zygotePrlimitArgs(prlimitPath: string, limits: SandboxLimits): string[] {
-  return [
-    prlimitPath,
-    `--as=${limits.memoryBytes}`,
-    `--nproc=${limits.processes}`,
+    command.prlimitPath,
+    ...(command.zygote === true ? [] : [`--cpu=${cpu}:${cpu + 1}`]),
+    ...(command.addressSpaceBytes === null ? [] : [`--as=${command.addressSpaceBytes}`]),
+    `--nproc=${command.limits.processes}`,
     "--fsize=0",
     "--core=0",
     "--",

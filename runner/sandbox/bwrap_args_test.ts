@@ -8,14 +8,17 @@ const command: BwrapCommand = {
   pythonPath: "/usr/bin/pypy3",
   program: "print(1)",
   limits: { ...defaultSandboxLimits, cpuSeconds: 5, memoryBytes: 1000, processes: 7 },
+  addressSpaceBytes: 3000,
+  environment: { PYPY_GC_NURSERY: "64KB" },
   layout: {
     topLevel: {
       "/lib": { kind: "symlink", target: "usr/lib" },
       "/sbin": { kind: "directory" },
       "/lib64": { kind: "absent" },
     },
-    hasLdSoCache: true,
+    etcPaths: ["/etc/ld.so.cache"],
     extraReadOnly: ["/opt/pypy"],
+    procCpuinfo: null,
   },
   net: { kind: "files", entries: [{ name: "a/b", segments: ["a", "b"], path: "/data/x" }] },
   seccompFd: 3,
@@ -49,7 +52,13 @@ Deno.test("bwrapArgv() isolates namespaces, capabilities and the environment", (
   assert.deepEqual(after(jail, "--seccomp")[0]?.[0], "3");
   assert.ok(!bwrapArgv({ ...command, seccompFd: null }).includes("--seccomp"));
   assert.equal(after(jail, "--uid")[0]?.[0], String(jobUid));
-  assert.deepEqual(after(jail, "--setenv").map(([name]) => name).sort(), ["HOME", "LANG", "PATH"]);
+  assert.deepEqual(after(jail, "--setenv").map(([name]) => name).sort(), [
+    "HOME",
+    "LANG",
+    "PATH",
+    "PYPY_GC_NURSERY",
+  ]);
+  assert.deepEqual(after(jail, "--setenv").at(-1), ["PYPY_GC_NURSERY", "64KB"]);
 });
 
 Deno.test("bwrapArgv() binds only system directories, read-only, and never all of /etc", () => {
@@ -74,7 +83,7 @@ Deno.test("bwrapArgv() sets rlimits with prlimit before the isolated interpreter
   assert.deepEqual(inner, [
     "/usr/bin/prlimit",
     "--cpu=5:6",
-    "--as=1000",
+    "--as=3000",
     "--nproc=7",
     "--fsize=0",
     "--core=0",
@@ -86,4 +95,20 @@ Deno.test("bwrapArgv() sets rlimits with prlimit before the isolated interpreter
     "-c",
     "print(1)",
   ]);
+});
+
+Deno.test("bwrapArgv() leaves RLIMIT_AS and RLIMIT_CPU to others where asked", () => {
+  const probe = bwrapArgv({ ...command, addressSpaceBytes: null });
+  assert.ok(!probe.some((arg) => arg.startsWith("--as=")));
+  const zygote = bwrapArgv({ ...command, zygote: true });
+  assert.ok(zygote.includes("--as-pid-1"));
+  assert.ok(!zygote.some((arg) => arg.startsWith("--cpu=")));
+  assert.ok(zygote.includes("--as=3000"));
+});
+
+Deno.test("bwrapArgv() shows a given file as /proc/cpuinfo, over the fresh /proc", () => {
+  const argv = bwrapArgv({ ...command, layout: { ...command.layout, procCpuinfo: "/t/cpuinfo" } });
+  const cpuinfo = argv.findIndex((arg, i) => arg === "/t/cpuinfo" && argv[i - 1] === "--ro-bind");
+  assert.equal(argv[cpuinfo + 1], "/proc/cpuinfo");
+  assert.ok(argv.indexOf("--proc") < cpuinfo);
 });

@@ -16,21 +16,22 @@
 
 import { bwrapForkIdleRetireMs, bwrapForkJailsMax, zygotePumpDelayMs } from "../../limits.ts";
 import { bwrapBootstrap } from "./bootstrap.ts";
-import type { BwrapProbe, BwrapSandbox } from "./bwrap.ts";
 import {
   type Base,
   discardJail,
+  releaseBase,
   resolveInputs,
   runInJail,
-  sandboxError,
   spawnJail,
 } from "./bwrap_jail.ts";
+import type { BwrapProbe, BwrapSandbox } from "./bwrap_types.ts";
+import { killedBeforeStart, sandboxError, SandboxLifecycle } from "./lifecycle.ts";
 import { type NetEntry, planNetEntries } from "./net_names.ts";
 import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
 import { zygoteProgram } from "./zygote.ts";
 import { ZygoteJail } from "./zygote_jail.ts";
 
-/** Fork mode's tunables (see {@linkcode BwrapOptions}). */
+/** Fork mode's tunables (see `BwrapOptions` in `bwrap.ts`). */
 export interface ForkTuning {
   /** How long a jail beyond the warm ones may stay idle (default `bwrapForkIdleRetireMs`). */
   readonly idleRetireMs?: number;
@@ -54,8 +55,7 @@ export class BwrapFork implements BwrapSandbox {
   /** Free jails, the longest idle first, with when each became free. */
   readonly #idle: { readonly jail: ZygoteJail; readonly since: number }[] = [];
   readonly #waiting: ((offer: Offer) => void)[] = [];
-  readonly #closing = new AbortController();
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #lifecycle = new SandboxLifecycle();
   /** Jails started and not retired: idle, running or recycling. */
   readonly #jails = new Set<ZygoteJail>();
   readonly #warm: number;
@@ -99,7 +99,7 @@ export class BwrapFork implements BwrapSandbox {
     const stdoutPath = `${base.workDir}/probe-fork-stdout`;
     const { result } = await first.run(
       { source: "print(6 * 7)", inputs: [], stdoutPath },
-      { limits: base.limits, signal: sandbox.#closing.signal },
+      { limits: base.limits, signal: sandbox.#lifecycle.signal },
     );
     const stdout = result.stdout === undefined
       ? await Deno.readTextFile(stdoutPath).catch(() => "")
@@ -120,30 +120,24 @@ export class BwrapFork implements BwrapSandbox {
   }
 
   async run(job: SandboxJob): Promise<SandboxResult> {
-    if (this.#closing.signal.aborted) return sandboxError("Cannot run job: sandbox is closed");
-    const task = this.#run(job);
-    this.#track(task);
-    return await task;
+    return await this.#lifecycle.run(job, (signal) => this.#run(job, signal));
   }
 
   async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
-    clearTimeout(this.#sweeper);
-    for (const offer of this.#waiting.splice(0)) offer("aborted");
-    for (const { jail } of this.#idle.splice(0)) this.#retire(jail);
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    await this.#base.cgroups?.close();
-    await Deno.remove(this.#base.workDir, { recursive: true }).catch(() => {});
+    await this.#lifecycle.close({
+      stop: () => {
+        clearTimeout(this.#sweeper);
+        for (const offer of this.#waiting.splice(0)) offer("aborted");
+        for (const { jail } of this.#idle.splice(0)) this.#retire(jail);
+      },
+      cleanup: () => releaseBase(this.#base),
+    });
   }
 
-  async #run(job: SandboxJob): Promise<SandboxResult> {
+  async #run(job: SandboxJob, signal: AbortSignal): Promise<SandboxResult> {
     const plan = planNetEntries(await resolveInputs(job.inputs));
-    const signal = job.signal === undefined
-      ? this.#closing.signal
-      : AbortSignal.any([job.signal, this.#closing.signal]);
     const jail = await this.#take(signal);
-    if (jail === "aborted") return killed();
+    if (jail === "aborted") return killedBeforeStart();
     if (jail instanceof Error) return await this.#runCold(plan.entries, job, signal);
     if (!(await jail.link(plan.entries))) {
       // Untouched (its child never got a job): back to the pool.
@@ -170,7 +164,7 @@ export class BwrapFork implements BwrapSandbox {
     job: SandboxJob,
     signal: AbortSignal,
   ): Promise<SandboxResult> {
-    if (signal.aborted) return killed();
+    if (signal.aborted) return killedBeforeStart();
     let attempt;
     try {
       const jail = await spawnJail(this.#base, this.#coldProgram, {
@@ -178,7 +172,7 @@ export class BwrapFork implements BwrapSandbox {
         netDir: null,
       });
       attempt = await runInJail(jail, job, { limits: this.limits, signal });
-      this.#track(discardJail(jail, false));
+      this.#lifecycle.track(discardJail(jail, false));
     } catch (error) {
       return sandboxError(`Cannot start jail: ${error instanceof Error ? error.message : error}`);
     }
@@ -212,7 +206,7 @@ export class BwrapFork implements BwrapSandbox {
 
   /** Gives a free jail to the first waiting job, or keeps it idle. */
   #offer(jail: ZygoteJail): void {
-    if (this.#closing.signal.aborted || jail.dead) {
+    if (this.#lifecycle.closed || jail.dead) {
       this.#retire(jail);
       return;
     }
@@ -238,7 +232,7 @@ export class BwrapFork implements BwrapSandbox {
   /** Plans the next {@linkcode #retireIdle} when an idle jail beyond `warm` exists. */
   #armSweeper(): void {
     const oldest = this.#idle[0];
-    if (this.#sweeper !== undefined || this.#closing.signal.aborted) return;
+    if (this.#sweeper !== undefined || this.#lifecycle.closed) return;
     if (oldest === undefined || this.#jails.size <= this.#warm) return;
     const dueMs = Math.max(0, oldest.since + this.#idleRetireMs - Date.now());
     this.#sweeper = setTimeout(() => this.#retireIdle(), dueMs + 1);
@@ -253,9 +247,9 @@ export class BwrapFork implements BwrapSandbox {
   }
 
   #start(): void {
-    if (this.#closing.signal.aborted) return;
+    if (this.#lifecycle.closed) return;
     this.#starting++;
-    this.#track(
+    this.#lifecycle.track(
       this.#startJail().then((jail) => {
         this.#starting--;
         this.#jails.add(jail);
@@ -283,7 +277,7 @@ export class BwrapFork implements BwrapSandbox {
   /** After a job: clean up and prepare the jail in the background, then offer it. */
   #recycle(jail: ZygoteJail): void {
     this.#recycling++;
-    this.#track(
+    this.#lifecycle.track(
       jail.recycle().then(() => {
         this.#recycling--;
         this.#offer(jail);
@@ -296,24 +290,7 @@ export class BwrapFork implements BwrapSandbox {
 
   #retire(jail: ZygoteJail): void {
     if (!this.#jails.delete(jail)) return;
-    this.#track(jail.retire());
+    this.#lifecycle.track(jail.retire());
     this.#grow();
   }
-
-  #track(promise: Promise<unknown>): void {
-    this.#pending.add(promise);
-    promise.finally(() => this.#pending.delete(promise)).catch(() => {});
-  }
-}
-
-/** The result of a job stopped before it started (its signal, or the sandbox closing). */
-function killed(): SandboxResult {
-  return {
-    exitCode: null,
-    reason: "killed",
-    detail: "Killed: the runner stopped the job",
-    stdoutBytes: 0,
-    stderr: new Uint8Array(),
-    wallMs: 0,
-  };
 }

@@ -9,6 +9,7 @@
 import { encodeJobFrame } from "./bootstrap.ts";
 import { bwrapArgv, type HostLayout, type NetSource } from "./bwrap_args.ts";
 import type { CgroupParent, JobCgroup } from "./cgroup.ts";
+import type { JailMemory } from "./jail_python.ts";
 import type { NetEntry } from "./net_names.ts";
 import { classifyOutcome } from "./outcome.ts";
 import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
@@ -20,6 +21,10 @@ export interface Base {
   readonly prlimitPath: string;
   readonly pythonPath: string;
   readonly limits: SandboxLimits;
+  /** The memory bounds of the jail's processes (see `jail_python.ts`). */
+  readonly memory: JailMemory;
+  /** The interpreter's environment besides `PATH`, `LANG` and `HOME`. */
+  readonly environment: Readonly<Record<string, string>>;
   readonly layout: HostLayout;
   readonly cgroups: CgroupParent | null;
   /** This sandbox's own directory (seccomp filter, warm jails' `/net`), removed by `close`. */
@@ -66,10 +71,11 @@ export async function spawnJail(
   options: { net: NetSource; netDir: string | null; zygote?: boolean },
 ): Promise<Jail> {
   const zygote = options.zygote === true;
-  const cgroup = base.cgroups === null || zygote ? null : base.cgroups.create(base.limits);
+  const cgroup = zygote ? null : createJobCgroup(base);
   const filter = base.seccompPath;
   const argv = bwrapArgv({
     ...base,
+    addressSpaceBytes: base.memory.addressSpaceBytes,
     program,
     net: options.net,
     seccompFd: filter === null ? null : seccompFd,
@@ -99,6 +105,14 @@ export async function spawnJail(
     await cgroup?.remove().catch(() => {});
     throw error;
   }
+}
+
+/** A job cgroup with the sandbox's limits, or null without cgroups. Throws if cgroupfs refuses. */
+export function createJobCgroup(base: Base): JobCgroup | null {
+  return base.cgroups?.create({
+    processes: base.limits.processes,
+    memoryBytes: base.memory.cgroupBytes,
+  }) ?? null;
 }
 
 /**
@@ -208,14 +222,8 @@ export async function resolveInputs(
   }));
 }
 
-/** A result for a job the sandbox could not run. */
-export function sandboxError(detail: string): SandboxResult {
-  return {
-    exitCode: null,
-    reason: "sandbox-error",
-    detail,
-    stdoutBytes: 0,
-    stderr: new Uint8Array(),
-    wallMs: 0,
-  };
+/** Removes what a sandbox's jails shared: its cgroups and its own directory. */
+export async function releaseBase(base: Base): Promise<void> {
+  await base.cgroups?.close();
+  await Deno.remove(base.workDir, { recursive: true }).catch(() => {});
 }

@@ -1,13 +1,14 @@
 /**
- * Per-job cgroups (v1 `pids` and `memory` controllers) for the bubblewrap
- * backend. They are what bounds a fork bomb when the runner is root: the
- * kernel does not apply RLIMIT_NPROC to uid 0, and a job in a user namespace
- * created by root is still uid 0 outside it. The memory cgroup also bounds the
- * job's processes together, where RLIMIT_AS bounds each one alone.
+ * Per-job cgroups for the bubblewrap backend. They are what bounds a fork
+ * bomb when the runner is root: the kernel does not apply RLIMIT_NPROC to
+ * uid 0, and a job in a user namespace created by root is still uid 0
+ * outside it. The memory cgroup also bounds the job's processes together,
+ * where RLIMIT_AS bounds each one alone.
  *
- * cgroup v2 is not handled yet: on a v2-only host (or without write access)
- * {@linkcode CgroupParent.open} returns `null` and the backend relies on
- * RLIMIT_NPROC, which works for a non-root runner.
+ * {@linkcode openCgroups} chooses from what the host mounts: the v1 `pids`
+ * and `memory` hierarchies (here), or the v2 unified one (`cgroup_v2.ts`).
+ * Without either (or without write access) it says why, and the backend
+ * relies on RLIMIT_NPROC, which works for a non-root runner.
  *
  * The per-job reads and writes of cgroup files are synchronous: cgroupfs
  * lives in kernel memory and never waits on a disk, and a synchronous call
@@ -17,13 +18,72 @@
  * @module
  */
 
-import { cgroupV1Directory, parseOomKills } from "./cgroup_paths.ts";
+import { chooseCgroupLayout, parseOomKills } from "./cgroup_paths.ts";
+import { openCgroupV2 } from "./cgroup_v2.ts";
 
 /** How long to wait for a job cgroup's last processes to be reaped. */
 const removeWaitMs = 2_000;
 
-/** One job's cgroups. */
-export class JobCgroup {
+/** One job's cgroups (v1: one per controller; v2: one). */
+export interface JobCgroup {
+  /** The `cgroup.procs` files a process writes its pid into to join. */
+  readonly procsFiles: string[];
+  /** How often the OOM killer acted in the job (0 without a memory cgroup). */
+  oomKills(): number;
+  /** Kills every process of the job until none is left; throws `Error` if some stay. */
+  empty(): Promise<void>;
+  /** Kills every process left in the job, then removes its cgroups. */
+  remove(): Promise<void>;
+}
+
+/** Where one sandbox makes its job cgroups. */
+export interface CgroupParent {
+  /** The cgroup hierarchy: 1 or 2. */
+  readonly version: 1 | 2;
+  /** Whether job memory is bounded as a whole (not only per process). */
+  readonly hasMemory: boolean;
+  /**
+   * Creates a job cgroup with its process and memory limits (no memory limit
+   * when `memoryBytes` is null). Throws if cgroupfs refuses.
+   */
+  create(limits: { processes: number; memoryBytes: number | null }): JobCgroup;
+  /** Removes the sandbox's own cgroups (job cgroups must be removed first). */
+  close(): Promise<void>;
+}
+
+/** What {@linkcode openCgroups} found: a parent, or why there is none. */
+export type CgroupOpening = { readonly parent: CgroupParent } | {
+  readonly parent: null;
+  readonly why: string;
+};
+
+/**
+ * Makes this sandbox's cgroups (`cloud-sandbox-<pid>-<id>`) in the hierarchy
+ * the host mounts: v1 when a v1 `pids` hierarchy is mounted, else v2 (see
+ * `cgroup_v2.ts`). Returns why not when neither is mounted or writable.
+ */
+export async function openCgroups(): Promise<CgroupOpening> {
+  let mountinfo: string, procCgroup: string;
+  try {
+    mountinfo = await Deno.readTextFile("/proc/self/mountinfo");
+    procCgroup = await Deno.readTextFile("/proc/self/cgroup");
+  } catch {
+    return { parent: null, why: "cannot read /proc/self/mountinfo or /proc/self/cgroup" };
+  }
+  const layout = chooseCgroupLayout(mountinfo, procCgroup);
+  const name = `cloud-sandbox-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  if (layout === null) return { parent: null, why: "no cgroup hierarchy is mounted" };
+  if (layout.version === 2) return openCgroupV2(layout.dir, { pid: Deno.pid, name });
+  const pidsDir = await makeDirectory(layout.pidsDir, name);
+  if (pidsDir === null) {
+    return { parent: null, why: `cgroup v1: cannot write to ${layout.pidsDir}` };
+  }
+  const memoryDir = layout.memoryDir === null ? null : await makeDirectory(layout.memoryDir, name);
+  return { parent: new V1CgroupParent(pidsDir, memoryDir) };
+}
+
+/** One job's v1 cgroups. */
+class V1JobCgroup implements JobCgroup {
   readonly #pidsDir: string;
   readonly #memoryDir: string | null;
 
@@ -105,47 +165,23 @@ function killAll(dir: string): number {
   return listed;
 }
 
-/** A directory per controller under which this sandbox makes job cgroups. */
-export class CgroupParent {
+/** A v1 directory per controller under which this sandbox makes job cgroups. */
+class V1CgroupParent implements CgroupParent {
+  readonly version = 1 as const;
   readonly #pidsDir: string;
   readonly #memoryDir: string | null;
   #next = 0;
 
-  private constructor(pidsDir: string, memoryDir: string | null) {
+  constructor(pidsDir: string, memoryDir: string | null) {
     this.#pidsDir = pidsDir;
     this.#memoryDir = memoryDir;
   }
 
-  /**
-   * Makes `cloud-sandbox-<pid>-<n>` under this process's pids (and, if
-   * writable, memory) cgroup, after removing empty ones left by runners that
-   * died. Returns `null` if there is no writable v1 pids hierarchy.
-   */
-  static async open(): Promise<CgroupParent | null> {
-    let mountinfo: string, procCgroup: string;
-    try {
-      mountinfo = await Deno.readTextFile("/proc/self/mountinfo");
-      procCgroup = await Deno.readTextFile("/proc/self/cgroup");
-    } catch {
-      return null;
-    }
-    const name = `cloud-sandbox-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    const pidsBase = cgroupV1Directory("pids", mountinfo, procCgroup);
-    if (pidsBase === null) return null;
-    const pidsDir = await makeDirectory(pidsBase, name);
-    if (pidsDir === null) return null;
-    const memoryBase = cgroupV1Directory("memory", mountinfo, procCgroup);
-    const memoryDir = memoryBase === null ? null : await makeDirectory(memoryBase, name);
-    return new CgroupParent(pidsDir, memoryDir);
-  }
-
-  /** Whether job memory is bounded as a whole (not only per process). */
   get hasMemory(): boolean {
     return this.#memoryDir !== null;
   }
 
-  /** Creates a job cgroup with its process and memory limits. Throws if cgroupfs refuses. */
-  create(limits: { processes: number; memoryBytes: number }): JobCgroup {
+  create(limits: { processes: number; memoryBytes: number | null }): JobCgroup {
     const name = `job-${this.#next++}`;
     const pidsDir = `${this.#pidsDir}/${name}`;
     Deno.mkdirSync(pidsDir);
@@ -154,6 +190,8 @@ export class CgroupParent {
     if (this.#memoryDir !== null) {
       memoryDir = `${this.#memoryDir}/${name}`;
       Deno.mkdirSync(memoryDir);
+    }
+    if (memoryDir !== null && limits.memoryBytes !== null) {
       Deno.writeTextFileSync(`${memoryDir}/memory.limit_in_bytes`, String(limits.memoryBytes));
       try {
         Deno.writeTextFileSync(
@@ -164,10 +202,9 @@ export class CgroupParent {
         // No swap accounting: nothing more to bound.
       }
     }
-    return new JobCgroup(pidsDir, memoryDir);
+    return new V1JobCgroup(pidsDir, memoryDir);
   }
 
-  /** Removes the parent directories (job cgroups must be removed first). */
   async close(): Promise<void> {
     for (const dir of [this.#pidsDir, this.#memoryDir]) {
       if (dir === null) continue;

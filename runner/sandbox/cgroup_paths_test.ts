@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { cgroupV1Directory, parseOomKills } from "./cgroup_paths.ts";
+import {
+  cgroupV1Directory,
+  cgroupV2Directory,
+  chooseCgroupLayout,
+  parseOomKills,
+} from "./cgroup_paths.ts";
 
 const mountinfo = [
   "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
@@ -33,4 +38,40 @@ Deno.test("cgroupV1Directory() returns null for a controller not mounted as v1",
 Deno.test("parseOomKills() reads the oom_kill count", () => {
   assert.equal(parseOomKills("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 3);
   assert.equal(parseOomKills("oom_kill_disable 0\n"), 0);
+});
+
+Deno.test("parseOomKills() reads v2's memory.events", () => {
+  assert.equal(parseOomKills("low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n"), 2);
+});
+
+const v2Only = "29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate";
+
+Deno.test("cgroupV2Directory() finds our cgroup in the unified hierarchy", () => {
+  assert.equal(
+    cgroupV2Directory(v2Only, "0::/user.slice/user-1000.slice/session-2.scope\n"),
+    "/sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope",
+  );
+  assert.equal(cgroupV2Directory(mountinfo, procCgroup), "/sys/fs/cgroup/unified");
+  // A container's cgroup namespace: the mount's root is our cgroup's ancestor.
+  assert.equal(
+    cgroupV2Directory(
+      "1 0 0:1 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw",
+      "0::/docker/abc/x",
+    ),
+    "/sys/fs/cgroup/x",
+  );
+  assert.equal(cgroupV2Directory(v2Only, "8:pids:/\n"), null);
+});
+
+Deno.test("chooseCgroupLayout() prefers a v1 pids hierarchy, else the v2 one", () => {
+  assert.deepEqual(chooseCgroupLayout(mountinfo, procCgroup), {
+    version: 1,
+    pidsDir: "/sys/fs/cgroup/pids",
+    memoryDir: "/sys/fs/cgroup/memory/process_api/7de",
+  });
+  assert.deepEqual(chooseCgroupLayout(v2Only, "0::/system.slice/cloud.service"), {
+    version: 2,
+    dir: "/sys/fs/cgroup/system.slice/cloud.service",
+  });
+  assert.equal(chooseCgroupLayout("", ""), null);
 });

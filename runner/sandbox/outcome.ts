@@ -76,8 +76,10 @@ export function classifyOutcome(seen: Observation, limits: OutcomeLimits): Outco
 
 function isMemoryErrorLine(line: string): boolean {
   // CPython and Pyodide end the traceback with "MemoryError"; PyPy may abort
-  // with "MemoryError" in its fatal error report.
-  return /^MemoryError\b/.test(line) || /Fatal RPython error: MemoryError/.test(line);
+  // with "MemoryError" in its fatal error report, or with its allocator's
+  // own words when the address space runs out outside the GC heap.
+  return /^MemoryError\b/.test(line) || /Fatal RPython error: MemoryError/.test(line) ||
+    /^out of memory: couldn't allocate/.test(line) || /^using too much memory, aborting/.test(line);
 }
 
 function exitDetail(seen: Observation): string {

@@ -98,3 +98,19 @@ Deno.test("lastLine() returns the last non-empty trimmed line", () => {
   assert.equal(lastLine(""), "");
   assert.equal(lastLine("x".repeat(300)).length, 200);
 });
+
+Deno.test("classifyOutcome() reads PyPy's allocator giving up as memory", () => {
+  for (
+    const line of [
+      "out of memory: couldn't allocate the next arena",
+      "out of memory: couldn't allocate a few KB more",
+      "using too much memory, aborting",
+    ]
+  ) {
+    assert.equal(
+      classifyOutcome({ ...ok, exitCode: 134, stderrLastLine: line }, limits).reason,
+      "memory",
+      line,
+    );
+  }
+});

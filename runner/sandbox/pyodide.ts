@@ -28,6 +28,7 @@
  */
 
 import { version as pyodideVersion } from "pyodide";
+import { sandboxError, SandboxLifecycle } from "./lifecycle.ts";
 import { planNetEntries } from "./net_names.ts";
 import { classifyOutcome } from "./outcome.ts";
 import { encodeWorkerHeader, readyByte, workerFailureStatus } from "./pyodide_protocol.ts";
@@ -53,6 +54,10 @@ const wasmPageBytes = 64 * 1024;
 
 /** Time a worker may take to load Pyodide before it counts as broken. */
 const loadTimeoutMs = 60_000;
+
+/** What to do when Pyodide's files are missing from Deno's cache. */
+const refillCache =
+  "fill Deno's cache with network access once (deno install --entrypoint main.ts) or use --sandbox bwrap";
 
 /** Options of {@linkcode createPyodideSandbox}. */
 export interface PyodideOptions {
@@ -84,7 +89,9 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
     try {
       await Deno.stat(`${pyodideDir}${asset}`);
     } catch {
-      throw new Error(`Cannot start pyodide sandbox: missing ${asset} in ${pyodideDir}`);
+      throw new Error(
+        `Cannot start pyodide sandbox: missing ${asset} in ${pyodideDir}; fix: ${refillCache}`,
+      );
     }
   }
   const tempDir = await Deno.makeTempDir({ prefix: "cloud-pyodide-" });
@@ -99,7 +106,9 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
   const first = await sandbox.firstReady();
   if (first !== null) {
     await sandbox.close();
-    throw new Error(`Cannot start pyodide sandbox: the worker failed to load Pyodide: ${first}`);
+    throw new Error(
+      `Cannot start pyodide sandbox: the worker failed to load Pyodide: ${first}; fix: ${refillCache}`,
+    );
   }
   return sandbox;
 }
@@ -123,8 +132,7 @@ class PyodidePool implements PyodideSandbox {
   readonly #snapshotPath: string | null;
   readonly #warmCount: number;
   readonly #pool: Worker[] = [];
-  readonly #closing = new AbortController();
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #lifecycle = new SandboxLifecycle();
 
   constructor(config: {
     limits: SandboxLimits;
@@ -151,21 +159,21 @@ class PyodidePool implements PyodideSandbox {
   }
 
   async run(job: SandboxJob): Promise<SandboxResult> {
-    if (this.#closing.signal.aborted) return sandboxError("Cannot run job: sandbox is closed");
-    const task = this.#run(job);
-    this.#track(task);
-    return await task;
+    return await this.#lifecycle.run(job, (signal) => this.#run(job, signal));
   }
 
   async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
-    await Promise.all(this.#pool.splice(0).map((worker) => discard(worker)));
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
+    await this.#lifecycle.close({
+      stop: async () => {
+        await Promise.all(this.#pool.splice(0).map((worker) => discard(worker)));
+      },
+      cleanup: async () => {
+        await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
+      },
+    });
   }
 
-  async #run(job: SandboxJob): Promise<SandboxResult> {
+  async #run(job: SandboxJob, signal: AbortSignal): Promise<SandboxResult> {
     const plan = planNetEntries(job.inputs);
     let sizes: number[];
     try {
@@ -196,9 +204,6 @@ class PyodidePool implements PyodideSandbox {
       source: job.source,
       inputs: plan.entries.map((entry, i) => ({ name: entry.name, bytes: sizes[i]! })),
     });
-    const signal = job.signal === undefined
-      ? this.#closing.signal
-      : AbortSignal.any([job.signal, this.#closing.signal]);
     const seen = await supervise({
       child: worker.child,
       stdout: worker.stdout,
@@ -244,7 +249,7 @@ class PyodidePool implements PyodideSandbox {
   }
 
   #refill(): void {
-    while (!this.#closing.signal.aborted && this.#pool.length < this.#warmCount) {
+    while (!this.#lifecycle.closed && this.#pool.length < this.#warmCount) {
       this.#pool.push(this.#spawn());
     }
   }
@@ -257,13 +262,8 @@ class PyodidePool implements PyodideSandbox {
     }).spawn();
     const stdout = child.stdout.getReader();
     const worker = { child, stdout, ready: waitReady(child, stdout) };
-    this.#track(worker.ready);
+    this.#lifecycle.track(worker.ready);
     return worker;
-  }
-
-  #track(promise: Promise<unknown>): void {
-    this.#pending.add(promise);
-    promise.finally(() => this.#pending.delete(promise)).catch(() => {});
   }
 }
 
@@ -281,9 +281,13 @@ function workerCommand(
     args: [
       "run",
       "--no-prompt",
+      // Modules exactly as the lock file pins them, from the cache the runner
+      // filled: never the network, and never the registry metadata a cache
+      // filled through the lock file lacks (resolving without it would need it).
       "--cached-only",
-      "--no-lock",
-      `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+      `--config=${projectFile("deno.json")}`,
+      `--lock=${projectFile("deno.lock")}`,
+      "--frozen",
       `--allow-read=${[pyodideDir, ...extra.readable].join(",")}`,
       `--v8-flags=--max-old-space-size=${workerHeapMiB},--wasm-max-mem-pages=${pages}`,
       new URL("./pyodide_worker.ts", import.meta.url).pathname,
@@ -296,6 +300,11 @@ function workerCommand(
     env: workerEnvironment(pyodideDir),
     cwd: "/",
   });
+}
+
+/** A file of the project (beside `deno.json`), as a path. */
+function projectFile(name: string): string {
+  return decodeURIComponent(new URL(`../../${name}`, import.meta.url).pathname);
 }
 
 /**
@@ -408,15 +417,4 @@ function workerEnvironment(pyodideDir: string): Record<string, string> {
     }
   }
   return env;
-}
-
-function sandboxError(detail: string): SandboxResult {
-  return {
-    exitCode: null,
-    reason: "sandbox-error",
-    detail,
-    stdoutBytes: 0,
-    stderr: new Uint8Array(),
-    wallMs: 0,
-  };
 }

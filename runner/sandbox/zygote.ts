@@ -30,7 +30,7 @@
  * @module
  */
 
-import { pythonRunFunction } from "./bootstrap.ts";
+import { pythonPrelude } from "./bootstrap.ts";
 
 /** The limit each child sets on itself before job code (the others it inherits). */
 export interface ChildLimits {
@@ -59,15 +59,7 @@ export const childSetupFailureStatus = 125;
 export function zygoteProgram(sysPath: readonly string[], limits: ChildLimits): string {
   const cpu = Math.max(1, Math.ceil(limits.cpuSeconds));
   return [
-    "import os, sys",
-    "for _fd in os.listdir('/proc/self/fd'):",
-    "    if int(_fd) > 2:",
-    "        try:",
-    "            os.close(int(_fd))",
-    "        except OSError:",
-    "            pass",
-    `sys.path[:] = ${JSON.stringify(sysPath)}`,
-    pythonRunFunction,
+    ...pythonPrelude(sysPath),
     zygoteFunctions,
     `_cloud_finish(_cloud_run(_cloud_serve(${cpu})))`,
     "",

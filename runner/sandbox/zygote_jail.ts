@@ -17,7 +17,14 @@
 
 import { bwrapKillGraceMs, bwrapZygoteReplyMs, zygotePumpDelayMs } from "../../limits.ts";
 import { encodeJobFrame } from "./bootstrap.ts";
-import { type Base, type Jail, jobResult, linkInputs, spawnJail } from "./bwrap_jail.ts";
+import {
+  type Base,
+  createJobCgroup,
+  type Jail,
+  jobResult,
+  linkInputs,
+  spawnJail,
+} from "./bwrap_jail.ts";
 import { HeadTailCapture } from "./capture.ts";
 import type { JobCgroup } from "./cgroup.ts";
 import type { NetEntry } from "./net_names.ts";
@@ -97,7 +104,7 @@ export class ZygoteJail {
       if (ready?.kind !== "ready") throw new Error(`expected ready, got ${ready?.kind ?? "EOF"}`);
       zygote.#zygotePid = childWithNsPid(jail.child.pid, ready.pid);
       zygote.#zygoteStart = startTime(zygote.#zygotePid);
-      zygote.#cgroup = base.cgroups === null ? null : base.cgroups.create(base.limits);
+      zygote.#cgroup = createJobCgroup(base);
       await zygote.#prepare();
       return zygote;
     } catch (error) {
