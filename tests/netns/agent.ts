@@ -13,6 +13,8 @@ import { CloudError, ComputeCloud } from "../../client/cloud.ts";
 import { Connection, ConnectionError } from "../../protocol/connection.ts";
 import { fromPullFields } from "../../server/codec.ts";
 import { versionOf } from "../../server/objects.ts";
+import { parseServers } from "../../protocol/message.ts";
+import { Ring } from "../../server/ring.ts";
 
 /** Why an operation did not succeed. */
 export interface AgentError {
@@ -41,12 +43,14 @@ export type AgentRequest =
   }
   | { op: "output"; server: string; hash: string; timeoutMs: number }
   | { op: "info"; server: string }
-  | { op: "copies"; servers: string[]; hashes: string[] }
+  | { op: "copies"; servers: string[]; hashes: string[]; replicas: number }
   | { op: "writes"; servers: string[]; durationMs: number; prefix: string };
 
-/** What `copies` answers per hash: holders and whether their versions agree. */
+/** What `copies` answers per hash: its rightful owners, who holds it, at which versions. */
 export interface CopyCount {
   readonly hash: string;
+  /** The owners by the ring the first server's GETS describes. */
+  readonly owners: string[];
   readonly holders: string[];
   readonly versions: number[];
 }
@@ -125,16 +129,44 @@ async function serve(request: AgentRequest): Promise<unknown> {
       }
     }
     case "copies":
-      return await copies(request.servers, request.hashes);
+      return await copies(request.servers, request.hashes, request.replicas);
     case "writes":
       return await writes(request.servers, request.durationMs, request.prefix);
   }
 }
 
-/** Who holds each hash (PULL answers from the local store only), and at which version. */
-async function copies(servers: string[], hashes: string[]): Promise<CopyCount[]> {
+/**
+ * Who holds each hash (PULL answers from the local store only), at which
+ * version, and who should by the ring of the first server.
+ */
+async function copies(
+  servers: string[],
+  hashes: string[],
+  replicas: number,
+): Promise<CopyCount[]> {
+  const first = split(servers[0]!);
+  const table = await Connection.open(first.host, first.port, {
+    connectTimeoutMs: 2_000,
+    requestTimeoutMs: 5_000,
+  });
+  let ring: Ring;
+  try {
+    const reply = await table.request({ command: "GETS" });
+    if (!reply.ok) throw new Error(`GETS refused: ${reply.reason}`);
+    const members = new Map<string, { id: string; salts: number[] }>();
+    for (const record of parseServers(reply.fields)) {
+      const id = `${record.host}:${record.port}`;
+      const member = members.get(id) ?? { id, salts: [] };
+      member.salts.push(record.salt);
+      members.set(id, member);
+    }
+    ring = new Ring([...members.values()]);
+  } finally {
+    table.close();
+  }
   const counts = hashes.map((hash) => ({
     hash,
+    owners: ring.owners(Number.parseInt(hash, 16), replicas),
     holders: [] as string[],
     versions: [] as number[],
   }));

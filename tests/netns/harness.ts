@@ -98,6 +98,17 @@ export interface NetClusterOptions {
   readonly diskMb?: Readonly<Record<number, number>>;
 }
 
+/**
+ * The namespaces have no route to a package registry: what the processes
+ * run is cached here first (in this machine's own namespace), and they run
+ * with `--cached-only`.
+ */
+let cached: Promise<string> | undefined;
+function cacheModules(): Promise<string> {
+  cached ??= run(Deno.execPath(), ["cache", mainPath, agentPath]);
+  return cached;
+}
+
 const openClusters = new Set<NetCluster>();
 let interruptListening = false;
 
@@ -228,6 +239,7 @@ export class NetCluster {
    * @throws {Error} with the server's log when one does not start.
    */
   static async start(options: NetClusterOptions): Promise<NetCluster> {
+    await cacheModules();
     const network = await Network.create();
     const dir = await Deno.makeTempDir({ prefix: `cnx-${network.id}-` });
     const cluster = new NetCluster(network, dir, options);
@@ -290,6 +302,7 @@ export class NetCluster {
     const args = [
       "run",
       "--allow-all",
+      "--cached-only",
       "--v8-flags=--max-semi-space-size=4",
       mainPath,
       "server",
@@ -395,7 +408,13 @@ export class NetCluster {
   /** Starts a client agent on host `name` (made when it does not exist yet). */
   async agent(name: string): Promise<Agent> {
     await this.#ensureHost(name);
-    const process = this.#spawn(name, [Deno.execPath(), "run", "--allow-all", agentPath], "piped");
+    const process = this.#spawn(name, [
+      Deno.execPath(),
+      "run",
+      "--allow-all",
+      "--cached-only",
+      agentPath,
+    ], "piped");
     const agent = new Agent(name, process);
     this.#agents.push(agent);
     return agent;
@@ -413,6 +432,7 @@ export class NetCluster {
       Deno.execPath(),
       "run",
       "--allow-all",
+      "--cached-only",
       mainPath,
       "runner",
       server.address,

@@ -46,7 +46,7 @@ export async function run(command: string, args: readonly string[]): Promise<str
 export async function netnsUnavailable(): Promise<string | null> {
   if (Deno.build.os !== "linux") return `network namespaces need Linux (this is ${Deno.build.os})`;
   if (Deno.uid() !== 0) return `network namespaces need root (uid ${Deno.uid()})`;
-  for (const tool of ["ip", "nft", "mount"]) {
+  for (const tool of ["ip", "nft", "nsenter", "mount"]) {
     try {
       await run("sh", ["-c", `command -v ${tool}`]);
     } catch {
@@ -70,8 +70,16 @@ export function randomSuffix(): string {
   return crypto.getRandomValues(new Uint8Array(3)).toHex();
 }
 
-/** Removes namespaces with this module's prefix made more than an hour ago (crashed runs). */
-export async function removeStaleNamespaces(nowMs = Date.now()): Promise<string[]> {
+/**
+ * Removes namespaces whose name starts with `prefix` (this module's by
+ * default) made more than `maxAgeMs` ago (an hour: runs that crashed before
+ * cleaning up). Returns their names.
+ */
+export async function removeStaleNamespaces(
+  options: { prefix?: string; maxAgeMs?: number } = {},
+): Promise<string[]> {
+  const prefix = options.prefix ?? namespacePrefix;
+  const maxAgeMs = options.maxAgeMs ?? staleMs;
   const removed: string[] = [];
   let names: string[];
   try {
@@ -79,10 +87,16 @@ export async function removeStaleNamespaces(nowMs = Date.now()): Promise<string[
   } catch {
     return removed;
   }
+  const nowMs = Date.now();
   for (const name of names) {
-    if (!name.startsWith(namespacePrefix)) continue;
-    const mtime = Deno.statSync(`/run/netns/${name}`).mtime?.getTime() ?? nowMs;
-    if (nowMs - mtime < staleMs) continue;
+    if (!name.startsWith(prefix)) continue;
+    let mtime: number;
+    try {
+      mtime = Deno.statSync(`/run/netns/${name}`).mtime?.getTime() ?? nowMs;
+    } catch {
+      continue;
+    }
+    if (nowMs - mtime < maxAgeMs) continue;
     await run("ip", ["netns", "del", name]).catch(() => {});
     removed.push(name);
   }
@@ -256,9 +270,14 @@ export class Network {
     }));
   }
 
-  /** The command line that runs `command` inside host `name`. */
+  /**
+   * The command line that runs `command` inside host `name`: `nsenter`
+   * enters the network namespace only (`ip netns exec` would also mount a
+   * fresh /sys, hiding the cgroup hierarchies the runner's sandbox needs),
+   * and execs `command`, so its pid is the command's.
+   */
   exec(name: string, command: readonly string[]): string[] {
-    return ["ip", "netns", "exec", this.host(name).namespace, ...command];
+    return ["nsenter", `--net=/run/netns/${this.host(name).namespace}`, "--", ...command];
   }
 
   /** Removes every namespace (and so every link and rule) of this network. */
