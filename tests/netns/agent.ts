@@ -44,7 +44,8 @@ export type AgentRequest =
   | { op: "output"; server: string; hash: string; timeoutMs: number }
   | { op: "info"; server: string }
   | { op: "copies"; servers: string[]; hashes: string[]; replicas: number }
-  | { op: "writes"; servers: string[]; durationMs: number; prefix: string };
+  | { op: "writes"; servers: string[]; durationMs: number; prefix: string }
+  | { op: "reads"; servers: string[]; durationMs: number; hashes: string[] };
 
 /** What `copies` answers per hash: its rightful owners, who holds it, at which versions. */
 export interface CopyCount {
@@ -58,6 +59,8 @@ export interface CopyCount {
 /** What `writes` answers: every write's latency, and the acknowledged ones. */
 export interface WriteLoopResult {
   readonly attempted: number;
+  /** From the first write's start to the last one's end (the last may end after `durationMs`). */
+  readonly elapsedMs: number;
   readonly latenciesMs: number[];
   readonly acked: { hash: string; name: string; text: string }[];
   readonly failures: number;
@@ -132,6 +135,8 @@ async function serve(request: AgentRequest): Promise<unknown> {
       return await copies(request.servers, request.hashes, request.replicas);
     case "writes":
       return await writes(request.servers, request.durationMs, request.prefix);
+    case "reads":
+      return await reads(request.servers, request.durationMs, request.hashes);
   }
 }
 
@@ -203,7 +208,8 @@ async function writes(
   durationMs: number,
   prefix: string,
 ): Promise<WriteLoopResult> {
-  const end = performance.now() + durationMs;
+  const begin = performance.now();
+  const end = begin + durationMs;
   const latenciesMs: number[] = [];
   const acked: WriteLoopResult["acked"] = [];
   let failures = 0;
@@ -226,7 +232,47 @@ async function writes(
     }
     latenciesMs.push(performance.now() - started);
   }
-  return { attempted, latenciesMs, acked, failures };
+  return { attempted, elapsedMs: performance.now() - begin, latenciesMs, acked, failures };
+}
+
+/** What `reads` answers: every read's latency and how many failed. */
+export interface ReadLoopResult {
+  readonly attempted: number;
+  /** From the first read's start to the last one's end. */
+  readonly elapsedMs: number;
+  readonly latenciesMs: number[];
+  readonly failures: number;
+}
+
+/**
+ * Reads of `hashes` one after another for `durationMs`, each on a new
+ * connection, through `servers` in turn (issue 19's measurement).
+ */
+async function reads(
+  servers: string[],
+  durationMs: number,
+  hashes: string[],
+): Promise<ReadLoopResult> {
+  const begin = performance.now();
+  const end = begin + durationMs;
+  const latenciesMs: number[] = [];
+  let failures = 0;
+  let attempted = 0;
+  for (let i = 0; performance.now() < end && hashes.length > 0; i++) {
+    const { host, port } = split(servers[i % servers.length]!);
+    const cloud = new ComputeCloud(host, port, { requestTimeoutMs: 30_000, direct: false });
+    const started = performance.now();
+    attempted++;
+    try {
+      await cloud.file(hashes[i % hashes.length]!).get({ timeoutMs: 0 });
+    } catch {
+      failures++;
+    } finally {
+      cloud.close();
+    }
+    latenciesMs.push(performance.now() - started);
+  }
+  return { attempted, elapsedMs: performance.now() - begin, latenciesMs, failures };
 }
 
 async function main(): Promise<void> {
