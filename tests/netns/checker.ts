@@ -243,7 +243,7 @@ export function check(ops: readonly Op[]): CheckResult {
     if (read.outcome === "ok" || read.phase !== "load") continue;
     const ackedAt = acknowledged.get(read.hash);
     if (ackedAt === undefined || ackedAt > read.start) continue;
-    const key = `acknowledged object read as ${read.error ?? read.outcome}`;
+    const key = `acknowledged object read as ${read.error?.split(":")[0] ?? read.outcome}`;
     anomalies[key] = (anomalies[key] ?? 0) + 1;
   }
 

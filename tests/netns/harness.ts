@@ -225,6 +225,7 @@ export class NetCluster {
   readonly #processes = new Set<HostProcess>();
   readonly #agents: Agent[] = [];
   readonly #mounts: string[] = [];
+  readonly #runners: { host: string; process: HostProcess }[] = [];
   #closing: Promise<void> | undefined;
 
   private constructor(network: Network, dir: string, options: NetClusterOptions) {
@@ -428,7 +429,7 @@ export class NetCluster {
   ): Promise<HostProcess> {
     await this.#ensureHost(name);
     const workDir = `${this.#dir}/runner-${name}-${crypto.randomUUID().slice(0, 8)}`;
-    return this.#spawn(name, [
+    const process = this.#spawn(name, [
       Deno.execPath(),
       "run",
       "--allow-all",
@@ -442,6 +443,8 @@ export class NetCluster {
       workDir,
       ...args,
     ], "null");
+    this.#runners.push({ host: name, process });
+    return process;
   }
 
   /** Host names of the servers. */
@@ -466,11 +469,13 @@ export class NetCluster {
     return process;
   }
 
-  /** The logs of every server, for a failure message. */
+  /** The logs of every server and runner, for a failure message. */
   serverLogs(lines = 40): string {
-    return this.servers.map((s) =>
-      `--- ${s.host} ${s.id}\n${s.process?.log.text.split("\n").slice(-lines).join("\n") ?? ""}`
-    ).join("\n");
+    const tail = (text: string) => text.split("\n").slice(-lines).join("\n");
+    return [
+      ...this.servers.map((s) => `--- ${s.host} ${s.id}\n${tail(s.process?.log.text ?? "")}`),
+      ...this.#runners.map((r) => `--- runner on ${r.host}\n${tail(r.process.log.text)}`),
+    ].join("\n");
   }
 
   /** Stops every process, unmounts, removes the directories and the namespaces. */

@@ -32,6 +32,8 @@ export interface ClientSpec {
 export interface RunnerSpec {
   readonly host: string;
   readonly server: number;
+  /** Jobs it runs at once (default 2). */
+  readonly jobs?: number;
 }
 
 /** What a scenario's fault schedule can do; every action is logged with its time. */
@@ -76,6 +78,8 @@ export interface Scenario {
   readonly jobSleepMs?: number;
   /** Jobs are submitted at most this often, so they spread over the load (default 800 ms). */
   readonly jobIntervalMs?: number;
+  /** How often a job reads another job's output rather than a file (default 0.4). */
+  readonly chainChance?: number;
   /** The fault schedule; whatever it leaves broken is healed after the load. */
   faults(context: FaultContext): Promise<void>;
   /** Checks of this scenario beyond the checker's: a message per failure. */
@@ -132,7 +136,11 @@ export async function runScenario(
   const control = await cluster.agent("ctl");
   const agents = await Promise.all(scenario.clients.map((client) => cluster.agent(client.host)));
   for (const runner of scenario.runners) {
-    await cluster.runner(runner.host, cluster.servers[runner.server]!, ["-q", "--jobs", "2"]);
+    // Not quiet: its log (kept, printed on failure) says what became of each job.
+    await cluster.runner(runner.host, cluster.servers[runner.server]!, [
+      "--jobs",
+      String(runner.jobs ?? 2),
+    ]);
   }
   const history = new History();
   const timeline: FaultEvent[] = [];
@@ -351,7 +359,7 @@ class LoadState {
     this.#submitted++;
     this.#lastSubmit = Date.now();
     const acked = this.files.filter((f) => f.outcome === "ok");
-    const chain = this.jobs.length > 0 && rng.chance(0.4);
+    const chain = this.jobs.length > 0 && rng.chance(this.#scenario.chainChance ?? 0.4);
     const input = chain ? rng.pick(this.jobs).output : rng.pick(acked).hash;
     const name = `j${this.#submitted}-${this.#seed}`;
     const reply = await agent.call({

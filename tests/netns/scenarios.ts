@@ -36,11 +36,14 @@ export const majorityMinoritySplit: Scenario = {
   description: "servers s0,s1 with c1 and r1 split from s2,s3,s4 with c0 and r0, then healed",
   servers: 5,
   clients: [{ host: "c0", servers: [2, 3, 4] }, { host: "c1", servers: [0, 1] }],
-  runners: [{ host: "r0", server: 3 }, { host: "r1", server: 0 }],
+  // One job at a time each, and slow jobs, so that some still wait for a
+  // runner when the split comes: both sides may then run them.
+  runners: [{ host: "r0", server: 3, jobs: 1 }, { host: "r1", server: 0, jobs: 1 }],
   loadMs: 18_000,
-  jobs: 16,
-  // Slow jobs, so that some are still waiting for a runner when the split comes.
-  jobSleepMs: 2_500,
+  jobs: 20,
+  jobSleepMs: 2_000,
+  jobIntervalMs: 300,
+  chainChance: 0.6,
   async faults(f) {
     await f.sleep(f.rng.int(2_000, 3_000));
     await f.partition(["s0", "s1", "c1", "r1"], ["s2", "s3", "s4", "c0", "r0", "ctl"]);
