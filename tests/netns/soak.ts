@@ -1,9 +1,10 @@
 /**
- * `deno task soak --minutes N [--seed S]`: runs scenarios picked at random
+ * `deno task soak --minutes N [--seed S] [--only a,b] [--strict]`: runs scenarios picked at random
  * (each with a seed drawn from S), with the history checker, for about N
  * minutes; prints the seed first, one line per scenario run, and a summary.
  * Exits 1 when a run found a violation not in KNOWN_VIOLATIONS (its first
- * violation and history are printed), 2 on bad usage, 77 when network
+ * violation and history are printed; with `--strict` known ones count
+ * too, with their servers' and runners' logs), 2 on bad usage, 77 when network
  * namespaces cannot be used here.
  *
  * @module
@@ -17,7 +18,9 @@ import { scenarios } from "./scenarios.ts";
 import { classify, reportLine } from "./known.ts";
 
 function usage(message: string): never {
-  console.error(`soak: ${message}\nusage: deno task soak --minutes N [--seed S] [--only name,…]`);
+  console.error(
+    `soak: ${message}\nusage: deno task soak --minutes N [--seed S] [--only name,…] [--strict]`,
+  );
   Deno.exit(2);
 }
 
@@ -29,6 +32,7 @@ try {
       minutes: { type: "string" },
       seed: { type: "string" },
       only: { type: "string" },
+      strict: { type: "boolean" },
     },
   });
 } catch (error) {
@@ -43,6 +47,7 @@ const seed = parsed.values.seed === undefined
   : Number(parsed.values.seed);
 if (!Number.isSafeInteger(seed)) usage(`--seed must be an integer (got ${parsed.values.seed})`);
 const only = parsed.values.only?.split(",");
+const strict = parsed.values.strict ?? false;
 const pool = only ? scenarios.filter((s) => only.includes(s.name)) : scenarios;
 if (pool.length === 0) usage(`no scenario named ${only?.join(", ")}`);
 
@@ -80,10 +85,11 @@ for (;;) {
   const { known, unknown } = classify(report);
   console.log(`[${((Date.now() - started) / 60_000).toFixed(1)} min] ${reportLine(report)}`);
   for (const { finding } of known) console.log(`  KNOWN_VIOLATION: ${finding}`);
-  if (unknown.length > 0) {
+  if (unknown.length > 0 || (strict && known.length > 0)) {
     failed++;
     console.log(unknown.map((u) => `  NEW: ${u}`).join("\n"));
     console.log(report.text);
+    if (strict) console.log(lines.join("\n"));
   }
 }
 
