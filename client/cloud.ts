@@ -25,7 +25,7 @@ import {
   type ServerRecord,
   validateName,
 } from "../protocol/message.ts";
-import { Ring, type RingMember } from "../server/ring.ts";
+import { Ring, type RingMember } from "../protocol/ring.ts";
 import { chunksInFlight, inlineBytesMax, waitMsMax } from "../limits.ts";
 import { exactChunks, type UploadSource } from "./chunks.ts";
 import { CloudError } from "./errors.ts";

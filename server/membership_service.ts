@@ -22,7 +22,7 @@ import {
 import { ringPositionsMax } from "../limits.ts";
 import { type Member, mergeMembers, ringOf, toMember } from "./membership.ts";
 import { type PeerTransport, splitId } from "./peers.ts";
-import { defaultSalts, memberId, type Ring } from "./ring.ts";
+import { defaultSalts, memberId, type Ring } from "../protocol/ring.ts";
 import type { Store } from "./store.ts";
 
 /** A server's address and one of its ring positions, as GETS and SADD carry them. */

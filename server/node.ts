@@ -79,7 +79,7 @@ import {
 } from "./objects.ts";
 import { PeerPool, type PeerTransport } from "./peers.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { memberId, type Ring } from "./ring.ts";
+import { memberId, type Ring } from "../protocol/ring.ts";
 import type { Session } from "./session.ts";
 import type { Store } from "./store.ts";
 

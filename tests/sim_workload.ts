@@ -16,7 +16,7 @@ import { sha256Hex } from "../protocol/digest.ts";
 import { formatHash, parseHash } from "../protocol/hash.ts";
 import type { Reply, Request } from "../protocol/message.ts";
 import { isTerminal, type JobMeta, type StoredObject, versionOf } from "../server/objects.ts";
-import { defaultSalts, Ring } from "../server/ring.ts";
+import { defaultSalts, Ring } from "../protocol/ring.ts";
 import {
   Cluster,
   type Endpoint,
