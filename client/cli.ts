@@ -11,6 +11,7 @@ import { CloudError, ComputeCloud, type FileObject } from "./cloud.ts";
 import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
 import { ConnectionError } from "../protocol/connection.ts";
+import { defaultPort, parseServer, positiveInteger } from "../cli/options.ts";
 
 /** Exit statuses: 1 a job or file failed, 2 a usage or input error, 3 unreachable, 4 timeout. */
 export const exitStatus = { failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
@@ -19,23 +20,6 @@ interface GlobalOptions {
   server: string;
   json?: boolean;
   timeout: number;
-}
-
-/** Splits `host:port` (port defaults to 11111). */
-export function parseServer(text: string): { host: string; port: number } {
-  const match = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text);
-  const host = match?.[1] || "localhost";
-  const port = Number(match?.[2] ?? 11111);
-  if (port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port in "${text}"`);
-  return { host, port };
-}
-
-function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!/^[0-9]+$/.test(text) || value < 1) {
-    throw new InvalidArgumentError("expected a positive integer");
-  }
-  return value;
 }
 
 const encoder = new TextEncoder();
@@ -239,7 +223,7 @@ export function clientCommand(): Command {
     .option(
       "-s, --server <host:port>",
       "a server of the ring",
-      Deno.env.get("CLOUD_SERVER") ?? "localhost:11111",
+      Deno.env.get("CLOUD_SERVER") ?? `localhost:${defaultPort}`,
     )
     .option("--json", "print results as JSON")
     .option("-t, --timeout <ms>", "give up waiting after this long", positiveInteger, 600_000);
