@@ -12,6 +12,7 @@ import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
 import { ConnectionError } from "../protocol/connection.ts";
 import { defaultPort, parseServer, positiveInteger } from "../cli/options.ts";
+import { isRunningState } from "../protocol/states.ts";
 
 /** Exit statuses: 1 a job or file failed, 2 a usage or input error, 3 unreachable, 4 timeout. */
 export const exitStatus = { failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
@@ -114,8 +115,6 @@ async function upload(
   }
 }
 
-const runningStates = new Set(["incomplete", "waiting", "ready", "leased", "released"]);
-
 /** Waits for an object to finish, showing its state; returns the last state seen. */
 async function waitShowing(file: FileObject, timeoutMs: number, line: Progress): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -124,7 +123,7 @@ async function waitShowing(file: FileObject, timeoutMs: number, line: Progress):
     const remaining = Math.max(0, deadline - Date.now());
     state = await file.wait(Math.min(remaining, 1_000));
     line.state(state);
-    if (!runningStates.has(state) || remaining === 0) return state;
+    if (!isRunningState(state) || remaining === 0) return state;
   }
 }
 

@@ -26,6 +26,7 @@ import {
   validateName,
 } from "../protocol/message.ts";
 import { Ring, type RingMember } from "../protocol/ring.ts";
+import { isFinishedState, isRunningState } from "../protocol/states.ts";
 import { chunksInFlight, inlineBytesMax, waitMsMax } from "../limits.ts";
 import { exactChunks, type UploadSource } from "./chunks.ts";
 import { CloudError } from "./errors.ts";
@@ -562,15 +563,12 @@ export class FileObject {
     for (;;) {
       const remaining = Math.max(0, deadline - Date.now());
       const slice = Math.min(remaining, waitMsMax, 30_000);
-      const [state] = await this.#cloud.call({
+      const [state = ""] = await this.#cloud.call({
         command: "WAIT",
         hash: this.hashValue,
         timeoutMs: slice,
       }, slice + 15_000);
-      if (
-        state !== "incomplete" && state !== "waiting" && state !== "ready" && state !== "leased" &&
-        state !== "released"
-      ) return state!;
+      if (!isRunningState(state)) return state;
       if (remaining === 0) return state;
     }
   }
@@ -620,7 +618,7 @@ export class FileObject {
     }
     const timeoutMs = options.timeoutMs ?? getTimeoutMsDefault;
     const state = await this.wait(timeoutMs);
-    if (!["complete", "done", "failed"].includes(state)) {
+    if (!isFinishedState(state)) {
       throw new CloudError("timeout", `${this.hash} is still ${state} after ${timeoutMs} ms`);
     }
     return await this.#cloud.open(

@@ -71,9 +71,13 @@ import { Membership } from "./membership_service.ts";
 import {
   type FileMeta,
   type FileState,
+  isFile,
+  isJob,
   isTerminal,
   type JobMeta,
   type MergeOutcome,
+  type StoredFile,
+  type StoredJob,
   type StoredObject,
   versionOf,
 } from "./objects.ts";
@@ -179,7 +183,9 @@ export class Node {
    */
   async start(): Promise<void> {
     this.#membership.load();
-    for (const job of this.#store.openJobs()) this.#openJobs.set(job.hash, job.meta as JobMeta);
+    for (const job of this.#store.openJobs()) {
+      if (isJob(job)) this.#openJobs.set(job.hash, job.meta);
+    }
     this.#sortOpenJobs();
     if (this.#options.join) await this.#checkReplicas(this.#options.join);
     await this.#membership.join();
@@ -705,14 +711,14 @@ export class Node {
     const slot = await this.#findSlot(
       request.name,
       request.salt ?? saltOf(id),
-      (o) => o.meta.kind === "job" && o.meta.id === id,
+      (o): o is StoredJob => isJob(o) && o.meta.id === id,
     );
-    if (slot.existing) return ack(hex(slot.hash), hex((slot.existing.meta as JobMeta).output));
+    if (slot.existing) return ack(hex(slot.hash), hex(slot.existing.meta.output));
     const outputId = outputIdentity(id);
     const output = await this.#findSlot(
       request.outputName,
       saltOf(outputId),
-      (o) => o.meta.kind === "file" && o.meta.id === outputId,
+      (o): o is StoredFile => isFile(o) && o.meta.id === outputId,
     );
     const readiness = readinessOf(inputs);
     const failed = readiness.kind === "failed" ? readiness.detail : null;
@@ -733,7 +739,7 @@ export class Node {
       detail: "",
       stderr: "",
     };
-    const job: StoredObject = {
+    const job: StoredJob = {
       hash: slot.hash,
       name: request.name,
       salt: slot.salt,
@@ -758,11 +764,11 @@ export class Node {
   }
 
   /** Probes salts from `salt` until a hash is free or holds the same object. */
-  async #findSlot(
+  async #findSlot<T extends StoredObject>(
     name: string,
     salt: number,
-    same: (object: StoredObject) => boolean,
-  ): Promise<{ hash: number; salt: number; existing?: StoredObject }> {
+    same: (object: StoredObject) => object is T,
+  ): Promise<{ hash: number; salt: number; existing?: T }> {
     for (let probe = 0; probe < saltProbesMax; probe++, salt = (salt + 1) >>> 0) {
       const hash = objectHash(name, salt);
       const existing = await this.#find(hash, true, false);
@@ -936,11 +942,11 @@ export class Node {
 
   /** Writes a finished job's output file, then the job, to their owners. */
   async #replicateFinished(
-    job: StoredObject,
+    job: StoredJob,
     stdout: Uint8Array | null,
     manifest?: Manifest,
   ): Promise<void> {
-    const meta = job.meta as JobMeta;
+    const meta = job.meta;
     const output = meta.state === "done"
       ? outputOf(job, {
         state: "complete",
@@ -1222,8 +1228,8 @@ function errorOf(meta: { kind: string; error?: string }): { error?: string } {
  * between servers in one BADD frame (with stderr and detail at their
  * limits once finished) and handed to runners in one GETJ reply.
  */
-function recordTooLarge(job: StoredObject): string | null {
-  const meta = job.meta as JobMeta;
+function recordTooLarge(job: StoredJob): string | null {
+  const meta = job.meta;
   const finished: StoredObject = {
     ...job,
     meta: {
@@ -1249,8 +1255,8 @@ function recordTooLarge(job: StoredObject): string | null {
 }
 
 /** The error text of a failed job's output: one line. */
-function failureText(job: StoredObject): string {
-  const meta = job.meta as JobMeta;
+function failureText(job: StoredJob): string {
+  const meta = job.meta;
   const detail = meta.detail ? `: ${meta.detail}` : "";
   return capDetail(
     `job ${job.name} (${hex(job.hash)}) failed (${meta.reason ?? "error"})${detail}`,
@@ -1270,13 +1276,13 @@ function resultKey(request: Extract<Request, { command: "UPD" }>): number {
 
 /** The output file of a job in a given state. */
 function outputOf(
-  job: StoredObject,
+  job: StoredJob,
   state:
     | { state: "incomplete" }
     | { state: "complete"; data: Uint8Array; manifest?: Manifest }
     | { state: "failed"; error: string },
 ): StoredObject {
-  const meta = job.meta as JobMeta;
+  const meta = job.meta;
   const data = state.state === "complete" ? state.data : empty;
   const manifest = state.state === "complete" ? state.manifest : undefined;
   const fileMeta: FileMeta = {
