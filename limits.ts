@@ -98,6 +98,13 @@ export const ringPositionsMax = 2_500;
 export const detailBytesMax = 1024;
 
 /**
+ * Longest failure reason a report (UPD) may give: one lower-case word such
+ * as `timeout` or `output-limit`, a token for programs, not a message (the
+ * detail is the message).
+ */
+export const reasonCharsMax = 32;
+
+/**
  * Most entries of one HAVE request (anti-entropy). An entry is about 24
  * bytes on the wire, so 2000 entries (48 KB) fit in one frame.
  */
@@ -202,6 +209,14 @@ export const readinessSweepMs = 100;
  * change. It catches anything a change-triggered pass missed.
  */
 export const repairIntervalMs = 30_000;
+
+/**
+ * Rounds of writes one replication makes before it gives up. A round writes
+ * to the owners the ring names then; an owner that does not answer is
+ * declared dead (or not) before the next round asks the ring again, so 4
+ * rounds store a copy through three owners dying during one write.
+ */
+export const replicationRoundsMax = 4;
 
 /** Copies sent at once per peer during repair: enough to hide latency. */
 export const repairConcurrency = 8;

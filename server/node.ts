@@ -10,20 +10,10 @@
  */
 
 import { ConnectionError } from "../protocol/connection.ts";
-import {
-  fileIdentity,
-  jobIdentity,
-  outputIdentity,
-  saltOf,
-  sha256Hex,
-} from "../protocol/digest.ts";
+import { fileIdentity, jobIdentity, outputIdentity, saltOf } from "../protocol/digest.ts";
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import {
   ack,
-  capDetail,
-  capStderr,
-  encodeReply,
-  encodeRequest,
   nack,
   ProtocolError,
   type Reply,
@@ -31,8 +21,6 @@ import {
   type VersionedHash,
 } from "../protocol/message.ts";
 import {
-  detailBytesMax,
-  framePayloadBytesMax,
   haveEntriesMax,
   heartbeatMs,
   inlineBytesMax,
@@ -43,7 +31,6 @@ import {
   repairIntervalMs,
   saltProbesMax,
   sourceBytesMax,
-  stderrBytesMax,
   waitMsMax,
 } from "../limits.ts";
 import {
@@ -56,9 +43,25 @@ import {
 } from "../protocol/manifest.ts";
 import { fromBadd, fromPullFields, toBadd, toPullFields } from "./codec.ts";
 import {
+  failureText,
+  finishedOutputOf,
+  leaseFields,
+  newJobMeta,
+  outputOf,
+  recordTooLarge,
+} from "./job_records.ts";
+import { acceptReport } from "./report_acceptance.ts";
+import { afterWrites, nextReplicationStep, startReplication } from "./replication_plan.ts";
+import {
+  countConfirmations,
+  haveDifferences,
+  parseHaveReply,
+  planRepair,
+  repairDrops,
+  syncAction,
+} from "./repair_plan.ts";
+import {
   failJob,
-  finishFromOutput,
-  finishJob,
   type InputStatus,
   isLeasable,
   leaseJob,
@@ -118,7 +121,6 @@ class UnavailableError extends Error {
 
 type LeaseOutcome = { kind: "job"; reply: Reply } | { kind: "wait" } | { kind: "none" };
 
-const empty = new Uint8Array(0);
 const encoder = new TextEncoder();
 const hex = formatHash;
 
@@ -397,32 +399,25 @@ export class Node {
    * @throws {UnavailableError} when fewer copies than required could be written.
    */
   async #replicate(object: StoredObject, skipSelf = false): Promise<"stored" | "collision"> {
-    const written = new Set<string>(skipSelf ? [this.id] : []);
-    for (let round = 0; round < 4; round++) {
-      const pending = this.#owners(object.hash).filter((id) => !written.has(id));
-      if (pending.length === 0) return "stored";
-      if (written.size === (skipSelf ? 1 : 0)) {
-        const primary = pending.shift()!;
-        const result = await this.#writeTo(primary, object);
-        if (result === "collision") return "collision";
-        if (result === "ok") written.add(primary);
-        else continue;
+    let state = startReplication({ self: this.id, selfHolds: skipSelf });
+    for (;;) {
+      const step = nextReplicationStep(state, this.#owners(object.hash));
+      if (step.kind === "stored" || step.kind === "collision") return step.kind;
+      if (step.kind === "unavailable") {
+        throw new UnavailableError(
+          `Cannot store ${hex(object.hash)}: wrote ${step.written} of ${step.owners} copies`,
+        );
       }
-      const results = await Promise.all(
-        pending.map(async (id) => [id, await this.#writeTo(id, object)] as const),
-      );
-      for (const [id, result] of results) {
-        if (result === "collision") {
+      const outcomes = step.primary
+        ? [await this.#writeTo(step.targets[0]!, object)]
+        : await Promise.all(step.targets.map((id) => this.#writeTo(id, object)));
+      for (const [i, id] of step.targets.entries()) {
+        if (!step.primary && outcomes[i] === "collision") {
           this.#log(`replica ${id} holds a different object at ${hex(object.hash)}`);
         }
-        if (result !== "unreachable") written.add(id);
       }
+      state = afterWrites(state, step, outcomes);
     }
-    const owners = this.#owners(object.hash);
-    if (owners.every((id) => written.has(id))) return "stored";
-    throw new UnavailableError(
-      `Cannot store ${hex(object.hash)}: wrote ${written.size} of ${owners.length} copies`,
-    );
   }
 
   async #writeTo(id: string, object: StoredObject): Promise<"ok" | "collision" | "unreachable"> {
@@ -722,23 +717,13 @@ export class Node {
     );
     const readiness = readinessOf(inputs);
     const failed = readiness.kind === "failed" ? readiness.detail : null;
-    const meta: JobMeta = {
-      kind: "job",
+    const meta = newJobMeta({
       id,
-      output: output.hash,
-      outputName: request.outputName,
-      outputSalt: output.salt,
-      inputs: inputs.map(({ hash, name }) => ({ hash, name })),
+      inputs,
+      output: { hash: output.hash, salt: output.salt, name: request.outputName },
       state: readiness.kind === "failed" ? "waiting" : readiness.kind,
-      attempt: 0,
-      lost: 0,
-      leaseUntilMs: 0,
       createdMs: this.#now(),
-      exitCode: null,
-      reason: null,
-      detail: "",
-      stderr: "",
-    };
+    });
     const job: StoredJob = {
       hash: slot.hash,
       name: request.name,
@@ -924,8 +909,7 @@ export class Node {
         if (released) this.#apply({ ...object, meta: released }, false);
         return { kind: "wait" };
       }
-      const namespace = leased.inputs.flatMap((input) => [hex(input.hash), input.name]);
-      return { kind: "job", reply: ack(object.data.toBase64(), hex(hash), ...namespace) };
+      return { kind: "job", reply: ack(...leaseFields({ ...object, meta: leased })) };
     }
     return { kind: work ? "wait" : "none" };
   }
@@ -947,13 +931,7 @@ export class Node {
     manifest?: Manifest,
   ): Promise<void> {
     const meta = job.meta;
-    const output = meta.state === "done"
-      ? outputOf(job, {
-        state: "complete",
-        data: stdout ?? empty,
-        ...(manifest ? { manifest } : {}),
-      })
-      : outputOf(job, { state: "failed", error: failureText(job) });
+    const output = finishedOutputOf(job, stdout, manifest);
     if (await this.#replicate(output) === "collision") {
       this.#log(`output ${hex(meta.output)} of job ${hex(job.hash)} collides with another object`);
     }
@@ -982,30 +960,16 @@ export class Node {
     if (object.meta.kind !== "job") {
       return nack("not-a-job", `${hex(request.hash)} is a file, not a job`);
     }
-    const key = resultKey(request);
     const storing = this.#completing.get(request.hash);
     if (storing) {
       // Another report of this job is being stored: acknowledge once it is
       // stored; if storing it fails, this report is taken afresh.
       return await storing.then(() => ack(), () => this.#update(request, session));
     }
-    // An output already complete with another result was stored by a report
-    // that never reached the job's copies: it may have been read, so the job
-    // takes it, and this report is a duplicate.
-    const earlier = output?.meta.kind === "file" && output.meta.state === "complete" &&
-        output.meta.resultKey !== key
-      ? output.meta
-      : undefined;
-    const finished = earlier ? finishFromOutput(object.meta, earlier) : finishJob(object.meta, {
-      stderr: capStderr(request.stderr ?? empty).toBase64(),
-      exitCode: request.exitCode ?? null,
-      reason: request.reason ?? null,
-      detail: capDetail(request.detail ?? ""),
-      key,
-    });
-    if (!finished) return ack();
-    const next = { ...object, meta: finished };
-    const stored = earlier
+    const accepted = acceptReport(object.meta, request, output?.meta);
+    if (accepted.kind === "duplicate") return ack();
+    const next = { ...object, meta: accepted.job };
+    const stored = accepted.kind === "from-output"
       ? this.#replicate(next).then(() => {})
       : this.#replicateFinished(next, request.manifest ?? request.stdout, manifest);
     this.#completing.set(request.hash, stored);
@@ -1069,12 +1033,7 @@ export class Node {
   // ---------------------------------------------------------------- repair
 
   #have(entries: readonly VersionedHash[]): Reply {
-    const differing: string[] = [];
-    for (const entry of entries) {
-      const version = this.#store.version(entry.hash);
-      if (version !== entry.version) differing.push(hex(entry.hash), String(version));
-    }
-    return ack(...differing);
+    return ack(...haveDifferences(entries, (hash) => this.#store.version(hash)));
   }
 
   #pull(hash: number, metaOnly: boolean): Reply {
@@ -1112,30 +1071,12 @@ export class Node {
   }
 
   async #repairBatch(batch: readonly VersionedHash[]): Promise<void> {
-    const byPeer = new Map<string, VersionedHash[]>();
-    const owned = new Map<number, string[]>();
-    for (const entry of batch) {
-      const owners = this.#owners(entry.hash);
-      owned.set(entry.hash, owners);
-      for (const id of owners) {
-        if (id === this.id) continue;
-        const list = byPeer.get(id) ?? [];
-        list.push(entry);
-        byPeer.set(id, list);
-      }
-    }
-    const confirmed = new Map<number, number>();
-    await Promise.all([...byPeer].map(async ([id, entries]) => {
-      for (const hash of await this.#syncWith(id, entries)) {
-        confirmed.set(hash, (confirmed.get(hash) ?? 0) + 1);
-      }
-    }));
-    for (const [hash, owners] of owned) {
-      if (owners.length === 0 || owners.includes(this.id)) continue;
-      if ((confirmed.get(hash) ?? 0) === owners.length && !this.#completing.has(hash)) {
-        this.#drop(hash);
-      }
-    }
+    const plan = planRepair(batch, (hash) => this.#owners(hash), this.id);
+    const confirmed = countConfirmations(
+      await Promise.all(plan.peers.map(({ id, entries }) => this.#syncWith(id, entries))),
+    );
+    const busy = (hash: number) => this.#completing.has(hash);
+    for (const hash of repairDrops(plan, confirmed, { self: this.id, busy })) this.#drop(hash);
   }
 
   /** Brings one peer and this server level on `entries`; returns the hashes the peer now holds. */
@@ -1148,15 +1089,12 @@ export class Node {
       return [];
     }
     if (!reply.ok) return [];
-    const theirs = new Map<number, number>();
-    for (let i = 0; i + 1 < reply.fields.length; i += 2) {
-      theirs.set(Number.parseInt(reply.fields[i]!, 16), Number(reply.fields[i + 1]));
-    }
+    const theirs = parseHaveReply(reply.fields);
     const held: number[] = [];
     await mapLimit([...entries], repairConcurrency, async (entry) => {
-      const version = theirs.get(entry.hash);
-      if (version === undefined) return void held.push(entry.hash);
-      if (version > entry.version) {
+      const action = syncAction(entry.version, theirs.get(entry.hash));
+      if (action === "held") return void held.push(entry.hash);
+      if (action === "fetch") {
         const remote = await this.#pullFrom(id, entry.hash, false);
         if (typeof remote === "object") this.#apply(remote);
         return void held.push(entry.hash);
@@ -1221,82 +1159,6 @@ function leaseReply(kind: "wait" | "none"): Reply {
 
 function errorOf(meta: { kind: string; error?: string }): { error?: string } {
   return meta.kind === "file" && meta.error ? { error: meta.error } : {};
-}
-
-/**
- * Why a job record could not travel, or null when it can: a job is copied
- * between servers in one BADD frame (with stderr and detail at their
- * limits once finished) and handed to runners in one GETJ reply.
- */
-function recordTooLarge(job: StoredJob): string | null {
-  const meta = job.meta;
-  const finished: StoredObject = {
-    ...job,
-    meta: {
-      ...meta,
-      state: "failed",
-      attempt: 2 ** 20,
-      lost: 2 ** 20,
-      exitCode: -(2 ** 31),
-      // The longest reason UPD accepts, and a detail whose every byte JSON doubles.
-      reason: "x".repeat(32),
-      detail: '"'.repeat(detailBytesMax),
-      stderr: new Uint8Array(stderrBytesMax).toBase64(),
-      leaseUntilMs: 2 ** 45,
-    },
-  };
-  const copyBytes = encoder.encode(encodeRequest(toBadd(finished))).length;
-  const namespace = meta.inputs.flatMap((input) => [hex(input.hash), input.name]);
-  const leaseBytes =
-    encoder.encode(encodeReply(ack(job.data.toBase64(), hex(job.hash), ...namespace))).length;
-  const largest = Math.max(copyBytes, leaseBytes);
-  if (largest <= framePayloadBytesMax) return null;
-  return `Job record of ${largest} bytes (source, ${meta.inputs.length} input names, stderr and detail at their limits) exceeds one frame (${framePayloadBytesMax} bytes); use fewer inputs, shorter names or a smaller source`;
-}
-
-/** The error text of a failed job's output: one line. */
-function failureText(job: StoredJob): string {
-  const meta = job.meta;
-  const detail = meta.detail ? `: ${meta.detail}` : "";
-  return capDetail(
-    `job ${job.name} (${hex(job.hash)}) failed (${meta.reason ?? "error"})${detail}`,
-  );
-}
-
-/** 20 bits of a digest of a runner's whole report (see JobMeta.resultKey). */
-function resultKey(request: Extract<Request, { command: "UPD" }>): number {
-  const digest = sha256Hex(
-    request.manifest ?? request.stdout,
-    "\n",
-    request.stderr ?? empty,
-    `\n${request.exitCode ?? ""}\n${request.reason ?? ""}\n${request.detail ?? ""}`,
-  );
-  return Number.parseInt(digest.slice(0, 5), 16);
-}
-
-/** The output file of a job in a given state. */
-function outputOf(
-  job: StoredJob,
-  state:
-    | { state: "incomplete" }
-    | { state: "complete"; data: Uint8Array; manifest?: Manifest }
-    | { state: "failed"; error: string },
-): StoredObject {
-  const meta = job.meta;
-  const data = state.state === "complete" ? state.data : empty;
-  const manifest = state.state === "complete" ? state.manifest : undefined;
-  const fileMeta: FileMeta = {
-    kind: "file",
-    id: outputIdentity(meta.id),
-    state: state.state,
-    size: manifest ? manifest.size : data.length,
-    job: job.hash,
-    attempt: meta.attempt,
-    ...(meta.resultKey === undefined ? {} : { resultKey: meta.resultKey }),
-    ...(state.state === "failed" ? { error: state.error } : {}),
-    ...(manifest ? { chunked: true } : {}),
-  };
-  return { hash: meta.output, name: meta.outputName, salt: meta.outputSalt, data, meta: fileMeta };
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */
