@@ -224,6 +224,43 @@ export const repairConcurrency = 8;
 /** Longest WAIT a client may ask for: one hour. */
 export const waitMsMax = 3_600_000;
 
+/**
+ * A WAIT forwarded to an object's primary may take this much longer than
+ * the wait itself before the forwarding server gives up on the reply: the
+ * primary's own peer requests (a PULL of a copy) take up to
+ * `peerRequestTimeoutMs`.
+ */
+export const waitForwardSlackMs = 10_000;
+
+/**
+ * A WAIT reads the object again at least this often: a result stored on
+ * another server (a replica that took over) wakes no waiter here.
+ */
+export const waitRecheckMs = 1_000;
+
+/**
+ * Tries to forward a request to an object's primary. Each failed try
+ * declares the primary dead or not (peerFailed) and asks the ring again,
+ * so 3 reach the third owner in line.
+ */
+export const forwardAttemptsMax = 3;
+
+/**
+ * How soon after a ring change a repair pass starts: changes come in
+ * bursts (a join announces itself to every member), and a short delay
+ * lets one pass cover the burst.
+ */
+export const repairDelayMs = 50;
+
+/**
+ * Inputs of waiting jobs the readiness sweep looks up at once (on their
+ * owners): enough to hide latency, few enough not to flood the peers.
+ */
+export const readinessLookupsConcurrency = 16;
+
+/** Objects read per batch when INFO counts what a server holds: bounded memory, few queries. */
+export const infoScanBatch = 10_000;
+
 // ---------------------------------------------------------------------------
 // Python sandbox (runner/sandbox/). Defaults for one job; a runner may pass
 // smaller limits, and tests do.

@@ -13,7 +13,14 @@ import { ack, capDetail, encodeReply, encodeRequest } from "../protocol/message.
 import type { Manifest } from "../protocol/manifest.ts";
 import { detailBytesMax, framePayloadBytesMax, reasonCharsMax, stderrBytesMax } from "../limits.ts";
 import { toBadd } from "./codec.ts";
-import type { FileMeta, JobInput, JobMeta, StoredJob, StoredObject } from "./objects.ts";
+import type {
+  FileMeta,
+  JobInput,
+  JobMeta,
+  ObjectMeta,
+  StoredJob,
+  StoredObject,
+} from "./objects.ts";
 
 const empty = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -96,6 +103,11 @@ export function failureText(job: StoredJob): string {
   return capDetail(
     `job ${job.name} (${formatHash(job.hash)}) failed (${meta.reason ?? "error"})${detail}`,
   );
+}
+
+/** A failed file's error, as a field to spread into what is known of it. */
+export function fileErrorOf(meta: ObjectMeta): { error?: string } {
+  return meta.kind === "file" && meta.error ? { error: meta.error } : {};
 }
 
 /** The namespace fields of a GETJ reply: each input's hash and name, in order. */

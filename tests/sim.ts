@@ -55,7 +55,8 @@ import {
 import { sha256Hex } from "../protocol/digest.ts";
 import { peerRequestTimeoutMs } from "../limits.ts";
 import type { Clock } from "../server/clock.ts";
-import { Node, type Session } from "../server/node.ts";
+import { Node } from "../server/node.ts";
+import type { Session } from "../server/session.ts";
 import type { PeerTransport } from "../server/peers.ts";
 import { Store } from "../server/store.ts";
 import { type StoredObject, versionOf } from "../server/objects.ts";
