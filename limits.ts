@@ -373,6 +373,65 @@ export const zygotePumpDelayMs = 20;
 export const pyodideWarmCount = 1;
 
 /**
+ * How long a client waits for a file or job to finish by default (get,
+ * wait, the CLI's `--timeout`): ten minutes covers a long job and its
+ * queue; scripts that expect longer say so.
+ */
+export const clientWaitMsDefault = 600_000;
+
+/**
+ * A client's WAIT is cut into requests of at most this long: a server that
+ * dies during a wait is noticed (and the wait goes on through another) within
+ * this time, at the cost of two requests a minute per waiting client.
+ */
+export const clientWaitSliceMs = 30_000;
+
+/**
+ * How much longer than its wait a WAIT's reply may take: the server may
+ * forward it to the object's primary and fetch copies on the way
+ * (`waitForwardSlackMs`), plus the trip back.
+ */
+export const clientWaitSlackMs = 15_000;
+
+/**
+ * Idle connections a client keeps per server (a transfer keeps
+ * `chunksInFlight` instead): enough for a runner's lanes and a CLI's
+ * requests without reconnecting for each one.
+ */
+export const clientIdleConnectionsMax = 8;
+
+/**
+ * Tries to store one chunk when its owner answers `unavailable` (it could
+ * not reach its replica): the ring table is fetched again between tries, so
+ * a third try goes to the owner that replaced a dead one.
+ */
+export const chunkStoreAttemptsMax = 3;
+
+/**
+ * Retries of a job report (UPD) that could not be delivered: the result
+ * would otherwise be lost and the job run again after its lease. Five
+ * retries with doubling waits from `reportRetryBaseMs` span about six
+ * seconds, long enough for the ring to declare a dead server dead.
+ */
+export const reportRetriesMax = 5;
+
+/** The first wait before retrying a job report; each retry waits twice as long. */
+export const reportRetryBaseMs = 200;
+
+/**
+ * How long a runner waits for one input of a job to be fetched: an input
+ * still incomplete (its job not finished) after this long gives the job
+ * back rather than hold a lane.
+ */
+export const runnerInputFetchMs = 60_000;
+
+/**
+ * First pause of a runner that cannot take a job (a server does not answer);
+ * the pause doubles up to `runnerIdleBackoffMsMax`.
+ */
+export const runnerIdleBackoffMsMin = 250;
+
+/**
  * Bytes of inputs a runner keeps on disk. Inputs are immutable, so a cache
  * saves refetching shared inputs (a dataset read by every map job); 2 GiB
  * fits a scratch disk and most working sets.
