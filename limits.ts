@@ -201,6 +201,32 @@ export const frameReadMs = 15_000;
  */
 export const heartbeatMs = 500;
 
+/**
+ * Heartbeats a ring neighbour may miss in a row before other members are
+ * asked to reach it: one miss is a lost message, two a silent server.
+ */
+export const heartbeatMissesMax = 2;
+
+/**
+ * How long a ping (a MEMB exchange) may take. A live peer answers from
+ * memory within milliseconds; 2 s tolerates a busy one, and keeps a
+ * heartbeat round (every `heartbeatMs`) from piling up behind a dead one.
+ */
+export const pingTimeoutMs = 2_000;
+
+/**
+ * How long an indirect probe (PROB) may take: the member asked pings the
+ * suspect itself (`pingTimeoutMs`), then answers.
+ */
+export const probeTimeoutMs = 4_000;
+
+/**
+ * Other members asked to reach a suspect before it is declared dead (SWIM's
+ * indirect ping): three make it unlikely that one flaky link kills a
+ * server, and cost three requests per suspect.
+ */
+export const indirectProbesMax = 3;
+
 /** How often waiting jobs whose inputs live elsewhere re-check them. */
 export const readinessSweepMs = 100;
 
@@ -430,6 +456,13 @@ export const runnerInputFetchMs = 60_000;
  * the pause doubles up to `runnerIdleBackoffMsMax`.
  */
 export const runnerIdleBackoffMsMin = 250;
+
+/**
+ * Reply limit of each server's INFO when `cloud client info --all` asks
+ * them all: a server that does not answer within 10 s is listed with its
+ * error rather than holding up the others.
+ */
+export const infoTimeoutMs = 10_000;
 
 /**
  * Bytes of inputs a runner keeps on disk. Inputs are immutable, so a cache

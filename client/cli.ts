@@ -13,7 +13,7 @@ import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
 import { defaultPort, parseServer, positiveInteger } from "../cli/options.ts";
 import { isRunningState } from "../protocol/states.ts";
-import { clientWaitMsDefault } from "../limits.ts";
+import { clientWaitMsDefault, infoTimeoutMs } from "../limits.ts";
 
 export { exitStatus } from "./cli_io.ts";
 
@@ -70,11 +70,10 @@ async function waitShowing(file: FileObject, timeoutMs: number, line: Progress):
  */
 async function fetchTo(
   file: FileObject,
-  timeoutMs: number,
-  show: boolean,
   write: (chunk: Uint8Array) => Promise<void>,
-  toStdout = false,
+  options: { timeoutMs: number; show: boolean; toStdout: boolean },
 ): Promise<number> {
+  const { timeoutMs, show, toStdout } = options;
   const label = `${file.name ?? file.hash}`;
   const waiting = progress(`wait ${label}`, show);
   try {
@@ -236,13 +235,11 @@ export function clientCommand(): Command {
         await Deno.permissions.revoke({ name: "write" });
         const target = file ?? Deno.stdout;
         try {
-          await fetchTo(
-            cloud.file(hash),
-            global.timeout,
-            showProgress(global),
-            (chunk) => writeTo(target, chunk),
-            !file,
-          );
+          await fetchTo(cloud.file(hash), (chunk) => writeTo(target, chunk), {
+            timeoutMs: global.timeout,
+            show: showProgress(global),
+            toStdout: !file,
+          });
         } catch (error) {
           await file?.truncate(0).catch(() => {});
           throw error;
@@ -374,7 +371,11 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
     );
   }
   if (!global.json) {
-    await fetchTo(out, global.timeout, showProgress(global), (chunk) => print(chunk), true);
+    await fetchTo(out, (chunk) => print(chunk), {
+      timeoutMs: global.timeout,
+      show: showProgress(global),
+      toStdout: true,
+    });
     return;
   }
   const data = await out.get();
@@ -397,7 +398,7 @@ async function infoOfAll(
   const unique = [...new Map(servers.map((s) => [`${s.host}:${s.port}`, s])).values()];
   return await Promise.all(unique.map(async (server) => {
     const one = new ComputeCloud(server.host, server.port, {
-      requestTimeoutMs: Math.min(timeoutMs, 10_000),
+      requestTimeoutMs: Math.min(timeoutMs, infoTimeoutMs),
     });
     try {
       return await one.info();

@@ -55,13 +55,16 @@ const plainBaddBytesMax = 4096;
 const plainFileKeys = new Set(["kind", "id", "state", "size"]);
 
 /** The ACK fields of a PULL reply (same layout as BADD's fields). */
-export function toPullFields(object: StoredObject, metaOnly: boolean): string[] {
+export function toPullFields(
+  object: StoredObject,
+  options: { readonly metaOnly: boolean },
+): string[] {
   return [
     object.name,
     formatHash(object.salt),
     isTerminal(object.meta) ? "1" : "0",
     encodeMeta(object.meta),
-    metaOnly ? "" : object.data.toBase64(),
+    options.metaOnly ? "" : object.data.toBase64(),
   ];
 }
 

@@ -58,7 +58,7 @@ export class Repair {
   pull(hash: number, metaOnly: boolean): Reply {
     const object = this.#ctx.store.get(hash);
     if (!object) return nack("not-found", `No object ${hex(hash)} here`);
-    return ack(...toPullFields(object, metaOnly));
+    return ack(...toPullFields(object, { metaOnly }));
   }
 
   /**
