@@ -98,6 +98,13 @@ export const ringPositionsMax = 2_500;
 export const detailBytesMax = 1024;
 
 /**
+ * Longest failure reason a report (UPD) may give: one lower-case word such
+ * as `timeout` or `output-limit`, a token for programs, not a message (the
+ * detail is the message).
+ */
+export const reasonCharsMax = 32;
+
+/**
  * Most entries of one HAVE request (anti-entropy). An entry is about 24
  * bytes on the wire, so 2000 entries (48 KB) fit in one frame.
  */
@@ -194,6 +201,32 @@ export const frameReadMs = 15_000;
  */
 export const heartbeatMs = 500;
 
+/**
+ * Heartbeats a ring neighbour may miss in a row before other members are
+ * asked to reach it: one miss is a lost message, two a silent server.
+ */
+export const heartbeatMissesMax = 2;
+
+/**
+ * How long a ping (a MEMB exchange) may take. A live peer answers from
+ * memory within milliseconds; 2 s tolerates a busy one, and keeps a
+ * heartbeat round (every `heartbeatMs`) from piling up behind a dead one.
+ */
+export const pingTimeoutMs = 2_000;
+
+/**
+ * How long an indirect probe (PROB) may take: the member asked pings the
+ * suspect itself (`pingTimeoutMs`), then answers.
+ */
+export const probeTimeoutMs = 4_000;
+
+/**
+ * Other members asked to reach a suspect before it is declared dead (SWIM's
+ * indirect ping): three make it unlikely that one flaky link kills a
+ * server, and cost three requests per suspect.
+ */
+export const indirectProbesMax = 3;
+
 /** How often waiting jobs whose inputs live elsewhere re-check them. */
 export const readinessSweepMs = 100;
 
@@ -203,11 +236,56 @@ export const readinessSweepMs = 100;
  */
 export const repairIntervalMs = 30_000;
 
+/**
+ * Rounds of writes one replication makes before it gives up. A round writes
+ * to the owners the ring names then; an owner that does not answer is
+ * declared dead (or not) before the next round asks the ring again, so 4
+ * rounds store a copy through three owners dying during one write.
+ */
+export const replicationRoundsMax = 4;
+
 /** Copies sent at once per peer during repair: enough to hide latency. */
 export const repairConcurrency = 8;
 
 /** Longest WAIT a client may ask for: one hour. */
 export const waitMsMax = 3_600_000;
+
+/**
+ * A WAIT forwarded to an object's primary may take this much longer than
+ * the wait itself before the forwarding server gives up on the reply: the
+ * primary's own peer requests (a PULL of a copy) take up to
+ * `peerRequestTimeoutMs`.
+ */
+export const waitForwardSlackMs = 10_000;
+
+/**
+ * A WAIT reads the object again at least this often: a result stored on
+ * another server (a replica that took over) wakes no waiter here.
+ */
+export const waitRecheckMs = 1_000;
+
+/**
+ * Tries to forward a request to an object's primary. Each failed try
+ * declares the primary dead or not (peerFailed) and asks the ring again,
+ * so 3 reach the third owner in line.
+ */
+export const forwardAttemptsMax = 3;
+
+/**
+ * How soon after a ring change a repair pass starts: changes come in
+ * bursts (a join announces itself to every member), and a short delay
+ * lets one pass cover the burst.
+ */
+export const repairDelayMs = 50;
+
+/**
+ * Inputs of waiting jobs the readiness sweep looks up at once (on their
+ * owners): enough to hide latency, few enough not to flood the peers.
+ */
+export const readinessLookupsConcurrency = 16;
+
+/** Objects read per batch when INFO counts what a server holds: bounded memory, few queries. */
+export const infoScanBatch = 10_000;
 
 // ---------------------------------------------------------------------------
 // Python sandbox (runner/sandbox/). Defaults for one job; a runner may pass
@@ -334,6 +412,72 @@ export const zygotePumpDelayMs = 20;
  * memory; a runner with `--jobs N` on Pyodide may want N.
  */
 export const pyodideWarmCount = 1;
+
+/**
+ * How long a client waits for a file or job to finish by default (get,
+ * wait, the CLI's `--timeout`): ten minutes covers a long job and its
+ * queue; scripts that expect longer say so.
+ */
+export const clientWaitMsDefault = 600_000;
+
+/**
+ * A client's WAIT is cut into requests of at most this long: a server that
+ * dies during a wait is noticed (and the wait goes on through another) within
+ * this time, at the cost of two requests a minute per waiting client.
+ */
+export const clientWaitSliceMs = 30_000;
+
+/**
+ * How much longer than its wait a WAIT's reply may take: the server may
+ * forward it to the object's primary and fetch copies on the way
+ * (`waitForwardSlackMs`), plus the trip back.
+ */
+export const clientWaitSlackMs = 15_000;
+
+/**
+ * Idle connections a client keeps per server (a transfer keeps
+ * `chunksInFlight` instead): enough for a runner's lanes and a CLI's
+ * requests without reconnecting for each one.
+ */
+export const clientIdleConnectionsMax = 8;
+
+/**
+ * Tries to store one chunk when its owner answers `unavailable` (it could
+ * not reach its replica): the ring table is fetched again between tries, so
+ * a third try goes to the owner that replaced a dead one.
+ */
+export const chunkStoreAttemptsMax = 3;
+
+/**
+ * Retries of a job report (UPD) that could not be delivered: the result
+ * would otherwise be lost and the job run again after its lease. Five
+ * retries with doubling waits from `reportRetryBaseMs` span about six
+ * seconds, long enough for the ring to declare a dead server dead.
+ */
+export const reportRetriesMax = 5;
+
+/** The first wait before retrying a job report; each retry waits twice as long. */
+export const reportRetryBaseMs = 200;
+
+/**
+ * How long a runner waits for one input of a job to be fetched: an input
+ * still incomplete (its job not finished) after this long gives the job
+ * back rather than hold a lane.
+ */
+export const runnerInputFetchMs = 60_000;
+
+/**
+ * First pause of a runner that cannot take a job (a server does not answer);
+ * the pause doubles up to `runnerIdleBackoffMsMax`.
+ */
+export const runnerIdleBackoffMsMin = 250;
+
+/**
+ * Reply limit of each server's INFO when `cloud client info --all` asks
+ * them all: a server that does not answer within 10 s is listed with its
+ * error rather than holding up the others.
+ */
+export const infoTimeoutMs = 10_000;
 
 /**
  * Bytes of inputs a runner keeps on disk. Inputs are immutable, so a cache

@@ -7,13 +7,15 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { CloudError, ComputeCloud, type FileObject } from "./cloud.ts";
+import { ComputeCloud, type FileObject } from "./cloud.ts";
+import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
 import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
-import { ConnectionError } from "../protocol/connection.ts";
+import { defaultPort, parseServer, positiveInteger } from "../cli/options.ts";
+import { isRunningState } from "../protocol/states.ts";
+import { clientWaitMsDefault, infoTimeoutMs } from "../limits.ts";
 
-/** Exit statuses: 1 a job or file failed, 2 a usage or input error, 3 unreachable, 4 timeout. */
-export const exitStatus = { failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
+export { exitStatus } from "./cli_io.ts";
 
 interface GlobalOptions {
   server: string;
@@ -21,90 +23,9 @@ interface GlobalOptions {
   timeout: number;
 }
 
-/** Splits `host:port` (port defaults to 11111). */
-export function parseServer(text: string): { host: string; port: number } {
-  const match = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text);
-  const host = match?.[1] || "localhost";
-  const port = Number(match?.[2] ?? 11111);
-  if (port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port in "${text}"`);
-  return { host, port };
-}
-
-function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!/^[0-9]+$/.test(text) || value < 1) {
-    throw new InvalidArgumentError("expected a positive integer");
-  }
-  return value;
-}
-
-const encoder = new TextEncoder();
-
-async function print(text: string | Uint8Array): Promise<void> {
-  await writeTo(Deno.stdout, typeof text === "string" ? encoder.encode(text) : text);
-}
-
-async function writeTo(
-  target: { write(p: Uint8Array): Promise<number> },
-  bytes: Uint8Array,
-): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
-}
-
-/** Reads a path, or stdin for "-"; `what` names it in the error. */
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    throw cannotRead(path, what, error);
-  }
-}
-
-/** A one-line error for a local file that cannot be read, with a hint for code given inline. */
-function cannotRead(path: string, what: string, error: unknown): Failure {
-  const why = error instanceof Deno.errors.NotFound
-    ? "no such file"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : error instanceof Deno.errors.IsADirectory
-    ? "it is a directory"
-    : (error as Error).message;
-  const hint = what === "the job's code" && /[\s()"']/.test(path)
-    ? " (give the path of a Python file, or - to read the code from stdin)"
-    : "";
-  return new Failure(
-    exitStatus.usage,
-    `cannot read ${what} from ${JSON.stringify(path)}: ${why}${hint}`,
-  );
-}
-
 /** Whether progress lines go to stderr: a terminal, and no `--json`. */
 function showProgress(global: GlobalOptions): boolean {
   return !global.json && Deno.stderr.isTerminal();
-}
-
-/**
- * Opens a local file (or stdin for "-") for streaming upload; its size when
- * known. Opened before permissions are dropped.
- */
-async function openInput(
-  path: string,
-): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
-  if (path === "-") return { stream: Deno.stdin.readable };
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (error) {
-    throw cannotRead(path, "a local file", error);
-  }
-  const { size, isDirectory } = await file.stat();
-  if (isDirectory) {
-    file.close();
-    throw cannotRead(path, "a local file", new Deno.errors.IsADirectory());
-  }
-  return { stream: file.readable, size };
 }
 
 /** Uploads an opened input with a progress line; returns the file and its size. */
@@ -130,8 +51,6 @@ async function upload(
   }
 }
 
-const runningStates = new Set(["incomplete", "waiting", "ready", "leased", "released"]);
-
 /** Waits for an object to finish, showing its state; returns the last state seen. */
 async function waitShowing(file: FileObject, timeoutMs: number, line: Progress): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -140,7 +59,7 @@ async function waitShowing(file: FileObject, timeoutMs: number, line: Progress):
     const remaining = Math.max(0, deadline - Date.now());
     state = await file.wait(Math.min(remaining, 1_000));
     line.state(state);
-    if (!runningStates.has(state) || remaining === 0) return state;
+    if (!isRunningState(state) || remaining === 0) return state;
   }
 }
 
@@ -151,11 +70,10 @@ async function waitShowing(file: FileObject, timeoutMs: number, line: Progress):
  */
 async function fetchTo(
   file: FileObject,
-  timeoutMs: number,
-  show: boolean,
   write: (chunk: Uint8Array) => Promise<void>,
-  toStdout = false,
+  options: { timeoutMs: number; show: boolean; toStdout: boolean },
 ): Promise<number> {
+  const { timeoutMs, show, toStdout } = options;
   const label = `${file.name ?? file.hash}`;
   const waiting = progress(`wait ${label}`, show);
   try {
@@ -173,13 +91,6 @@ async function fetchTo(
     return opened.size;
   } finally {
     line.stop();
-  }
-}
-
-/** A failure to report as one line with an exit status. */
-class Failure extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
   }
 }
 
@@ -204,25 +115,6 @@ async function withCloud(
   }
 }
 
-function describe(error: unknown, server: string): [number, string] {
-  if (error instanceof Failure) return [error.status, error.message];
-  if (error instanceof CloudError) {
-    if (error.reason === "timeout") return [exitStatus.timeout, error.message];
-    if (error.reason === "failed") return [exitStatus.failed, `failed: ${error.message}`];
-    if (["chunk-missing", "chunk-corrupt", "corrupt"].includes(error.reason)) {
-      return [exitStatus.failed, error.message];
-    }
-    return [exitStatus.usage, `${error.reason}: ${error.message}`];
-  }
-  if (error instanceof ConnectionError) {
-    const status = error.code === "timeout" ? exitStatus.timeout : exitStatus.unreachable;
-    return [status, `cannot reach ${server}: ${error.message}`];
-  }
-  if (error instanceof Deno.errors.NotFound) return [exitStatus.usage, (error as Error).message];
-  if (error instanceof RangeError) return [exitStatus.usage, error.message];
-  return [exitStatus.usage, (error as Error).message];
-}
-
 function hashArgument(text: string): string {
   try {
     parseHash(text);
@@ -239,10 +131,15 @@ export function clientCommand(): Command {
     .option(
       "-s, --server <host:port>",
       "a server of the ring",
-      Deno.env.get("CLOUD_SERVER") ?? "localhost:11111",
+      Deno.env.get("CLOUD_SERVER") ?? `localhost:${defaultPort}`,
     )
     .option("--json", "print results as JSON")
-    .option("-t, --timeout <ms>", "give up waiting after this long", positiveInteger, 600_000);
+    .option(
+      "-t, --timeout <ms>",
+      "give up waiting after this long",
+      positiveInteger,
+      clientWaitMsDefault,
+    );
 
   client.command("add-string")
     .description("store a string as a file; prints its hash")
@@ -338,13 +235,11 @@ export function clientCommand(): Command {
         await Deno.permissions.revoke({ name: "write" });
         const target = file ?? Deno.stdout;
         try {
-          await fetchTo(
-            cloud.file(hash),
-            global.timeout,
-            showProgress(global),
-            (chunk) => writeTo(target, chunk),
-            !file,
-          );
+          await fetchTo(cloud.file(hash), (chunk) => writeTo(target, chunk), {
+            timeoutMs: global.timeout,
+            show: showProgress(global),
+            toStdout: !file,
+          });
         } catch (error) {
           await file?.truncate(0).catch(() => {});
           throw error;
@@ -476,7 +371,11 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
     );
   }
   if (!global.json) {
-    await fetchTo(out, global.timeout, showProgress(global), (chunk) => print(chunk), true);
+    await fetchTo(out, (chunk) => print(chunk), {
+      timeoutMs: global.timeout,
+      show: showProgress(global),
+      toStdout: true,
+    });
     return;
   }
   const data = await out.get();
@@ -499,7 +398,7 @@ async function infoOfAll(
   const unique = [...new Map(servers.map((s) => [`${s.host}:${s.port}`, s])).values()];
   return await Promise.all(unique.map(async (server) => {
     const one = new ComputeCloud(server.host, server.port, {
-      requestTimeoutMs: Math.min(timeoutMs, 10_000),
+      requestTimeoutMs: Math.min(timeoutMs, infoTimeoutMs),
     });
     try {
       return await one.info();

@@ -14,6 +14,7 @@ import {
   jobInputsMax,
   jobWaitMsMax,
   nameBytesMax,
+  reasonCharsMax,
   ringSaltsMax,
   stderrBytesMax,
   waitMsMax,
@@ -495,6 +496,9 @@ export function parseRequest(text: string): Request {
   }
 }
 
+/** A failure reason: a lower-case word of at most `reasonCharsMax` letters and hyphens. */
+const reasonPattern = new RegExp(`^[a-z][a-z-]{0,${reasonCharsMax - 1}}$`);
+
 function parseUpdate(fields: string[]): Request {
   expectFields("UPD", fields, 2, 7);
   const [hash, stdout, stderr, exitCode, reason, detail, manifest] = fields;
@@ -506,7 +510,7 @@ function parseUpdate(fields: string[]): Request {
         : "Invalid UPD: stdout must be empty when a manifest is given",
     );
   }
-  if (reason !== undefined && reason !== "" && !/^[a-z][a-z-]{0,31}$/.test(reason)) {
+  if (reason !== undefined && reason !== "" && !reasonPattern.test(reason)) {
     throw new ProtocolError(
       "fields",
       `Invalid UPD: reason must be a lower-case word (got "${reason.slice(0, 40)}")`,

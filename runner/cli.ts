@@ -6,21 +6,13 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { integerOption } from "../server/cli.ts";
+import { integerOption, parseTarget, stderrLog } from "../cli/options.ts";
 import { stderrBytesMax } from "../limits.ts";
 import { lockDirectory } from "../lockfile.ts";
 import type { BwrapSandbox } from "./sandbox/bwrap.ts";
 import { defaultSandboxLimits, type Sandbox } from "./sandbox/sandbox.ts";
 import { createSandbox } from "./sandbox/select.ts";
 import { runJobs } from "./runner.ts";
-
-/** Reads `[host] port` the way the original runner did: one argument is a port. */
-export function parseTarget(first?: string, second?: string): { host: string; port: number } {
-  const port = integerOption(1, 65535);
-  if (first === undefined) return { host: "localhost", port: 11111 };
-  if (second === undefined) return { host: "localhost", port: port(first) };
-  return { host: first, port: port(second) };
-}
 
 const mib = 1024 * 1024;
 
@@ -103,9 +95,7 @@ export function runnerCommand(): Command {
           `--sandbox must be auto, bwrap or pyodide (got "${options.sandbox}")`,
         );
       }
-      const log = options.quiet
-        ? () => {}
-        : (message: string) => console.error(`${new Date().toISOString()} ${message}`);
+      const log = stderrLog(options.quiet);
       const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "cloud-runner-" });
       await Deno.mkdir(`${workDir}/sandbox`, { recursive: true });
       // Two runners in one work directory would write each other's outputs

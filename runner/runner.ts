@@ -1,27 +1,26 @@
 /**
  * The runner: takes jobs (GETJ) from any server of the ring, fetches their
- * inputs (cached by hash: objects never change), runs them in a sandbox and
- * reports stdout, stderr, exit status and failure reason (UPD). Without
+ * inputs (cached by hash: objects never change, input_cache.ts), runs them
+ * in a sandbox and reports stdout, stderr, exit status and failure reason
+ * (the client's reportJob, UPD), or gives them back (releaseJob, RLSE). Without
  * `watch` it stops when no job is left in the ring, as in the original
  * design.
  *
  * @module
  */
 
-import { CloudError, ComputeCloud } from "../client/cloud.ts";
+import { CloudError, ComputeCloud, type LeasedJob } from "../client/cloud.ts";
 import { ConnectionError } from "../protocol/connection.ts";
-import { parseHash } from "../protocol/hash.ts";
-import { capStderr, encodeRequest, type Request } from "../protocol/message.ts";
 import {
-  framePayloadBytesMax,
-  inlineBytesMax,
   runnerCacheBytesMax,
   runnerDrainPollMs,
   runnerIdleBackoffMsMax,
+  runnerIdleBackoffMsMin,
+  runnerInputFetchMs,
   runnerSandboxFailuresMax,
   runnerWatchPollMs,
-  stderrBytesMax,
 } from "../limits.ts";
+import { type HeldInputs, InputCache } from "./input_cache.ts";
 import type { FailureReason, Sandbox, SandboxResult } from "./sandbox/sandbox.ts";
 
 /** How a job ended: what the sandbox says, or `input-error` when an input could not be read. */
@@ -53,13 +52,6 @@ export interface RunnerSummary {
   readonly returned: number;
 }
 
-/** A job as the runner sees it. */
-interface Job {
-  readonly hash: string;
-  readonly source: string;
-  readonly inputs: readonly { readonly hash: string; readonly name: string }[];
-}
-
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -78,7 +70,11 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   const cloud = await ComputeCloud.connect(options.host, options.port, {
     connections: options.jobs + 2,
   });
-  const cache = new InputCache(cloud, `${options.workDir}/inputs`);
+  const cache = new InputCache({
+    dir: `${options.workDir}/inputs`,
+    bytesMax: runnerCacheBytesMax,
+    fetch: (hash, path) => cloud.file(hash).download(path, { timeoutMs: runnerInputFetchMs }),
+  });
   await Deno.mkdir(`${options.workDir}/outputs`, { recursive: true });
   const summary = { done: 0, failed: 0, returned: 0 };
   let sandboxFailures = 0;
@@ -106,7 +102,10 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
         if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
         log(`cannot take a job: ${error.message}; retrying`);
         taken = "wait";
-        backoffMs = Math.min(Math.max(backoffMs * 2, 250), runnerIdleBackoffMsMax);
+        backoffMs = Math.min(
+          Math.max(backoffMs * 2, runnerIdleBackoffMsMin),
+          runnerIdleBackoffMsMax,
+        );
         await sleep(backoffMs, options.signal);
       }
       if (taken === "none" && !options.watch) return;
@@ -127,13 +126,10 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     }
   }
 
-  /** The job's inputs on local disk, or the result that ends the job without running it. */
-  async function fetchInputs(job: Job): Promise<{ name: string; path: string }[] | JobResult> {
+  /** The job's inputs on local disk, held until released, or the result that ends the job unrun. */
+  async function fetchInputs(job: LeasedJob): Promise<HeldInputs | JobResult> {
     try {
-      return await Promise.all(job.inputs.map(async (input) => ({
-        name: input.name,
-        path: await cache.path(input.hash),
-      })));
+      return await cache.acquire(job.inputs.map((input) => input.hash));
     } catch (error) {
       // An input that is gone or damaged fails the job; a server that does
       // not answer is a passing trouble (the job is given back).
@@ -143,15 +139,28 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     }
   }
 
-  async function runOne(job: Job, stdoutPath: string): Promise<"done" | "failed" | "returned"> {
+  /** Runs a job on inputs held for it, then lets them go. */
+  async function runHeld(job: LeasedJob, stdoutPath: string): Promise<JobResult> {
+    const held = await fetchInputs(job);
+    if ("reason" in held) return held;
+    try {
+      return await options.sandbox.run({
+        source: job.source,
+        inputs: job.inputs.map((input, i) => ({ name: input.name, path: held.paths[i]! })),
+        stdoutPath,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } finally {
+      held.release();
+    }
+  }
+
+  async function runOne(
+    job: LeasedJob,
+    stdoutPath: string,
+  ): Promise<"done" | "failed" | "returned"> {
     const started = performance.now();
-    const inputs = await fetchInputs(job);
-    const result: JobResult = "reason" in inputs ? inputs : await options.sandbox.run({
-      source: job.source,
-      inputs,
-      stdoutPath,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const result = await runHeld(job, stdoutPath);
     if (result.reason === "killed" && options.signal?.aborted) {
       await giveBack(job);
       return "returned";
@@ -177,78 +186,45 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
       await giveBack(job);
       return "returned";
     }
-    log(`job ${job.hash} ${reported.reason ? `failed (${reported.reason})` : "done"} in ${ms} ms`);
-    return reported.reason ? "failed" : "done";
+    log(`job ${job.hash} ${result.reason ? `failed (${result.reason})` : "done"} in ${ms} ms`);
+    return result.reason ? "failed" : "done";
   }
 
   /**
-   * Reports a finished job (UPD). Its stdout goes inline when the whole UPD
-   * fits in one frame; otherwise it is stored as chunks straight from the
-   * stdout file and the UPD carries the manifest. Returns what was reported,
-   * or null when the output could not be stored (the job is then given
-   * back, to run again).
+   * Reports a finished job (the client stores its stdout inline or as
+   * chunks). False when the output could not be stored (the job is then
+   * given back, to run again); a report that could not be delivered is
+   * logged, and the job's lease will expire.
    */
-  async function report(
-    job: Job,
-    result: JobResult,
-    stdoutPath: string,
-  ): Promise<JobResult | null> {
-    const base = {
-      command: "UPD" as const,
-      hash: parseHash(job.hash),
-      stdout: new Uint8Array(0),
-      stderr: capStderr(result.stderr, stderrBytesMax),
-      ...(result.exitCode === null ? {} : { exitCode: result.exitCode }),
-      ...(result.reason === null ? {} : { reason: result.reason }),
-      ...(result.detail ? { detail: result.detail.slice(0, 2000) } : {}),
-    };
-    let update: Request = base;
-    if (result.reason === null && result.stdoutBytes > 0) {
-      // Kept in memory by the sandbox (a short job), else in the stdout file.
-      const inline = result.stdoutBytes <= inlineBytesMax
-        ? { ...base, stdout: result.stdout ?? await Deno.readFile(stdoutPath) }
-        : undefined;
-      if (inline && fits(inline)) update = inline;
-      else {
-        try {
-          const stored = await cloud.storeChunks(result.stdout ?? { path: stdoutPath });
-          update = { ...base, manifest: stored.manifest };
-        } catch (error) {
-          log(`cannot store the output of job ${job.hash}: ${(error as Error).message}`);
-          return null;
-        }
+  async function report(job: LeasedJob, result: JobResult, stdoutPath: string): Promise<boolean> {
+    try {
+      await cloud.reportJob(job.hashValue, {
+        stdoutBytes: result.stdoutBytes,
+        ...(result.stdout ? { stdout: result.stdout } : { stdoutPath }),
+        stderr: result.stderr,
+        exitCode: result.exitCode,
+        reason: result.reason,
+        detail: result.detail,
+      });
+    } catch (error) {
+      if (error instanceof CloudError && error.reason === "output-not-stored") {
+        log(`cannot store the output of job ${job.hash}: ${error.message}`);
+        return false;
       }
+      if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
+      log(`cannot report job ${job.hash}: ${error.message}; its lease will expire`);
     }
-    if (!fits(update) && base.detail !== undefined) {
-      update = { ...update, detail: base.detail.slice(0, 200) } as Request;
-    }
-    for (let attempt = 0;; attempt++) {
-      try {
-        await cloud.call(update);
-        return result;
-      } catch (error) {
-        if (attempt >= 5 || !(error instanceof ConnectionError || error instanceof CloudError)) {
-          log(`cannot report job ${job.hash}: ${(error as Error).message}; its lease will expire`);
-          return result;
-        }
-        await sleep(200 * 2 ** attempt);
-      }
-    }
+    return true;
   }
 
-  async function giveBack(job: Job): Promise<void> {
+  async function giveBack(job: LeasedJob): Promise<void> {
     try {
-      await cloud.call({ command: "RLSE", hash: parseHash(job.hash) });
+      await cloud.releaseJob(job.hashValue);
       log(`job ${job.hash} given back`);
     } catch (error) {
       log(`cannot give back job ${job.hash}: ${(error as Error).message}; its lease will expire`);
     }
   }
-}
-
-/** True when the request fits in one frame. */
-function fits(request: Request): boolean {
-  return encodeRequest(request).length <= framePayloadBytesMax;
 }
 
 /** Input errors that fetching again cannot mend: the job fails. */
@@ -280,54 +256,4 @@ function inputError(detail: string): JobResult {
     stderr: new Uint8Array(0),
     wallMs: 0,
   };
-}
-
-/** Inputs on local disk, by hash: stored objects never change, so a hash is fetched once. */
-class InputCache {
-  readonly #cloud: ComputeCloud;
-  readonly #dir: string;
-  readonly #pending = new Map<string, Promise<string>>();
-  readonly #sizes = new Map<string, number>();
-  #bytes = 0;
-
-  constructor(cloud: ComputeCloud, dir: string) {
-    this.#cloud = cloud;
-    this.#dir = dir;
-  }
-
-  /** The local path of input `hash`, fetching it when not cached. */
-  path(hash: string): Promise<string> {
-    let pending = this.#pending.get(hash);
-    if (!pending) {
-      pending = this.#fetch(hash);
-      this.#pending.set(hash, pending);
-      pending.catch(() => this.#pending.delete(hash));
-    }
-    return pending;
-  }
-
-  /** Streams the input to disk (checked chunk by chunk when chunked), then renames it into place. */
-  async #fetch(hash: string): Promise<string> {
-    await Deno.mkdir(this.#dir, { recursive: true });
-    const path = `${this.#dir}/${hash}`;
-    const partial = `${path}.part`;
-    const size = await this.#cloud.file(hash).download(partial, { timeoutMs: 60_000 });
-    await Deno.rename(partial, path);
-    this.#sizes.set(hash, size);
-    this.#bytes += size;
-    this.#evict(hash);
-    return path;
-  }
-
-  /** Drops the oldest inputs while the cache is over its limit (never the one just fetched). */
-  #evict(keep: string): void {
-    for (const [hash, size] of this.#sizes) {
-      if (this.#bytes <= runnerCacheBytesMax) return;
-      if (hash === keep) continue;
-      this.#sizes.delete(hash);
-      this.#pending.delete(hash);
-      this.#bytes -= size;
-      Deno.remove(`${this.#dir}/${hash}`).catch(() => {});
-    }
-  }
 }

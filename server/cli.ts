@@ -6,19 +6,9 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
+import { defaultPort, integerOption, stderrLog, timestamp } from "../cli/options.ts";
 import { connectionsMax, frameReadMs, idleMs, leaseMsDefault, ringSaltsMax } from "../limits.ts";
 import { startServer } from "./server.ts";
-
-/** Parses a decimal integer option within bounds (for commander). */
-export function integerOption(min: number, max: number): (text: string) => number {
-  return (text: string) => {
-    const value = Number(text);
-    if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    }
-    return value;
-  };
-}
 
 /** The default data directory of the server on `port`. */
 export function defaultDataDir(port: number): string {
@@ -38,7 +28,7 @@ export function serverCommand(): Command {
       "[localport]",
       "port to listen on (0 picks a free one)",
       integerOption(0, 65535),
-      11111,
+      defaultPort,
     )
     .argument("[host]", "a server of the ring to join")
     .argument("[port]", "that server's port", integerOption(1, 65535))
@@ -98,14 +88,12 @@ export function serverCommand(): Command {
         globalThis.addEventListener("unhandledrejection", (event) => {
           event.preventDefault();
           console.error(
-            `${new Date().toISOString()} unexpected error (kept serving): ${
+            `${timestamp()} unexpected error (kept serving): ${
               event.reason?.stack ?? event.reason
             }`,
           );
         });
-        const log = options.quiet
-          ? () => {}
-          : (message: string) => console.error(`${new Date().toISOString()} ${message}`);
+        const log = stderrLog(options.quiet);
         const server = await startServer({
           port: localPort,
           listen: options.listen,

@@ -9,6 +9,7 @@
 import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
 import { ProtocolError, type Request, validateName } from "../protocol/message.ts";
 import { fileIdentity } from "../protocol/digest.ts";
+import { fileStates, jobStates } from "../protocol/states.ts";
 import { isTerminal, type ObjectMeta, resultKeySpan, type StoredObject } from "./objects.ts";
 
 const encoder = new TextEncoder();
@@ -54,13 +55,16 @@ const plainBaddBytesMax = 4096;
 const plainFileKeys = new Set(["kind", "id", "state", "size"]);
 
 /** The ACK fields of a PULL reply (same layout as BADD's fields). */
-export function toPullFields(object: StoredObject, metaOnly: boolean): string[] {
+export function toPullFields(
+  object: StoredObject,
+  options: { readonly metaOnly: boolean },
+): string[] {
   return [
     object.name,
     formatHash(object.salt),
     isTerminal(object.meta) ? "1" : "0",
     encodeMeta(object.meta),
-    metaOnly ? "" : object.data.toBase64(),
+    options.metaOnly ? "" : object.data.toBase64(),
   ];
 }
 
@@ -119,8 +123,8 @@ export function fromPullFields(fields: readonly string[]): StoredObject {
   return fromBadd({ name, salt: saltValue, complete: complete === "1", metadata, data: bytes });
 }
 
-const fileStates = new Set(["incomplete", "complete", "failed"]);
-const jobStates = new Set(["waiting", "ready", "leased", "released", "done", "failed"]);
+const fileStateSet = new Set<string>(fileStates);
+const jobStateSet = new Set<string>(jobStates);
 
 /**
  * Decodes and checks metadata.
@@ -153,7 +157,7 @@ function isResultKey(value: unknown): boolean {
 function isMeta(value: unknown): value is ObjectMeta {
   if (!isRecord(value) || typeof value.id !== "string") return false;
   if (value.kind === "file") {
-    return fileStates.has(value.state as string) && isCount(value.size) &&
+    return fileStateSet.has(value.state as string) && isCount(value.size) &&
       (value.job === undefined || isCount(value.job)) &&
       (value.attempt === undefined || isCount(value.attempt)) &&
       (value.error === undefined || typeof value.error === "string") &&
@@ -161,7 +165,7 @@ function isMeta(value: unknown): value is ObjectMeta {
       isResultKey(value.resultKey);
   }
   if (value.kind === "job") {
-    return jobStates.has(value.state as string) && isCount(value.output) &&
+    return jobStateSet.has(value.state as string) && isCount(value.output) &&
       typeof value.outputName === "string" && isCount(value.outputSalt) &&
       Array.isArray(value.inputs) &&
       value.inputs.every((input) =>

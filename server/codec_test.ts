@@ -152,8 +152,8 @@ Deno.test("fromPullFields() inverts toPullFields(), without data for metadata on
   fc.assert(
     fc.property(objectArb, (original) => {
       const plain = structuredClone(original);
-      assert.deepEqual(fromPullFields(toPullFields(original, false)), plain);
-      assert.deepEqual(fromPullFields(toPullFields(original, true)), {
+      assert.deepEqual(fromPullFields(toPullFields(original, { metaOnly: false })), plain);
+      assert.deepEqual(fromPullFields(toPullFields(original, { metaOnly: true })), {
         ...plain,
         data: new Uint8Array(),
       });
@@ -174,7 +174,7 @@ Deno.test("toPullFields() matches the PROTOCOL.md PULL vector", () => {
   const reply = "ACK:name1:d1b2a59f:1:" +
     "eyJraW5kIjoiZmlsZSIsImlkIjoiZDFiMmE1OWZiZWE3ZTIwMDc3YWY5ZjkxYjI3ZTk1ZTg2NTA2MWIyNzBiZTAzZmY1MzlhYjNiNzM1ODc4ODJlOCIsInN0YXRlIjoiY29tcGxldGUiLCJzaXplIjo4fQ==" +
     ":Y29udGVudHM=";
-  assert.equal(["ACK", ...toPullFields(name1, false)].join(":"), reply);
+  assert.equal(["ACK", ...toPullFields(name1, { metaOnly: false })].join(":"), reply);
   assert.deepEqual(fromPullFields(reply.split(":").slice(1)), name1);
 });
 

@@ -8,7 +8,7 @@
 
 import { sha256Hex } from "../protocol/digest.ts";
 import { capDetail } from "../protocol/message.ts";
-import type { FileState, JobMeta } from "./objects.ts";
+import { type FileState, isTerminal, type JobMeta } from "./objects.ts";
 
 /** What is known of one input of a job. */
 export interface InputStatus {
@@ -45,11 +45,6 @@ export function readinessOf(inputs: readonly InputStatus[]): Readiness {
 
 function hex(hash: number): string {
   return hash.toString(16).padStart(8, "0");
-}
-
-/** True when the job is finished. */
-export function isFinished(job: JobMeta): boolean {
-  return job.state === "done" || job.state === "failed";
 }
 
 /** True when GETJ may hand the job out now. */
@@ -120,7 +115,7 @@ export function isSuccess(result: JobResult): boolean {
  * a late duplicate is acknowledged and ignored.
  */
 export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
-  if (isFinished(job)) return null;
+  if (isTerminal(job)) return null;
   const success = isSuccess(result);
   return {
     ...job,
@@ -152,7 +147,7 @@ export function finishFromOutput(
   job: JobMeta,
   output: { readonly attempt?: number; readonly resultKey?: number },
 ): JobMeta | null {
-  if (isFinished(job)) return null;
+  if (isTerminal(job)) return null;
   return {
     ...job,
     state: "done",
@@ -180,7 +175,7 @@ export function failureKey(createdMs: number, reason: string, detail: string): n
 
 /** Fails a job because of an input (cascade). Null when already finished. */
 export function failJob(job: JobMeta, reason: string, detail: string): JobMeta | null {
-  if (isFinished(job)) return null;
+  if (isTerminal(job)) return null;
   const capped = capDetail(detail);
   return {
     ...job,

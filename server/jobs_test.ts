@@ -6,7 +6,6 @@ import {
   finishFromOutput,
   finishJob,
   type InputStatus,
-  isFinished,
   isLeasable,
   isSuccess,
   type JobResult,
@@ -15,7 +14,7 @@ import {
   readinessOf,
   releaseJob,
 } from "./jobs.ts";
-import { type FileMeta, type JobMeta, type JobState, versionOf } from "./objects.ts";
+import { type FileMeta, isTerminal, type JobMeta, type JobState, versionOf } from "./objects.ts";
 import { jobLostMax } from "../limits.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
@@ -130,7 +129,7 @@ Deno.test("leaseJob() fails a job as lost after lostMax expired leases", () => {
   assert.equal(failed.attempt, jobLostMax);
   assert.equal(failed.exitCode, null);
   assert.match(failed.detail, /no result after 3 leases expired/);
-  assert.ok(isFinished(failed));
+  assert.ok(isTerminal(failed));
   assert.ok(versionOf(failed) > versionOf(meta));
 });
 
@@ -306,7 +305,7 @@ Deno.test("job operations never move versionOf() backwards", () => {
             `${operation.kind}: ${meta.state}/${meta.attempt} -> ${next.state}/${next.attempt}`,
           );
           assert.ok(next.lost <= lostMax && next.attempt >= meta.attempt);
-          if (isFinished(meta)) assert.fail(`${operation.kind} changed a finished job`);
+          if (isTerminal(meta)) assert.fail(`${operation.kind} changed a finished job`);
           meta = next;
         }
       },

@@ -25,7 +25,7 @@ import {
   readChunkBytes,
 } from "../limits.ts";
 import type { Request } from "../protocol/message.ts";
-import type { Session } from "./node.ts";
+import type { Session } from "./session.ts";
 
 /** Whatever serves requests: a server node. */
 export interface RequestHandler {

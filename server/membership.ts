@@ -7,7 +7,7 @@
  */
 
 import type { MemberRecord } from "../protocol/message.ts";
-import { memberId, Ring } from "./ring.ts";
+import { memberId, Ring } from "../protocol/ring.ts";
 
 /** A member as each server keeps it. */
 export interface Member extends MemberRecord {

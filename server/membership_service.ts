@@ -19,10 +19,16 @@ import {
   type Reply,
   serverFields,
 } from "../protocol/message.ts";
-import { ringPositionsMax } from "../limits.ts";
+import {
+  heartbeatMissesMax,
+  indirectProbesMax,
+  pingTimeoutMs,
+  probeTimeoutMs,
+  ringPositionsMax,
+} from "../limits.ts";
 import { type Member, mergeMembers, ringOf, toMember } from "./membership.ts";
 import { type PeerTransport, splitId } from "./peers.ts";
-import { defaultSalts, memberId, type Ring } from "./ring.ts";
+import { defaultSalts, memberId, type Ring } from "../protocol/ring.ts";
 import type { Store } from "./store.ts";
 
 /** A server's address and one of its ring positions, as GETS and SADD carry them. */
@@ -199,7 +205,7 @@ export class Membership {
       const reply = await this.#peers.request(id, {
         command: "MEMB",
         members: [...this.#members.values()],
-      }, 2_000);
+      }, pingTimeoutMs);
       if (reply.ok) this.#mergeMembers(parseMembers(reply.fields).map(toMember));
       this.#suspects.delete(id);
       return true;
@@ -240,12 +246,16 @@ export class Membership {
    * nobody dead. In a ring of two there is nobody to ask: false.
    */
   async #othersReach(id: string): Promise<boolean | null> {
-    const helpers = this.peerOrder().filter((peer) => peer !== id).slice(0, 3);
+    const helpers = this.peerOrder().filter((peer) => peer !== id).slice(0, indirectProbesMax);
     if (helpers.length === 0) return false;
     const { host, port } = splitId(id);
     const verdicts = await Promise.all(helpers.map(async (helper) => {
       try {
-        const reply = await this.#peers.request(helper, { command: "PROB", host, port }, 4_000);
+        const reply = await this.#peers.request(
+          helper,
+          { command: "PROB", host, port },
+          probeTimeoutMs,
+        );
         return reply.ok ? reply.fields[0] === "alive" : null;
       } catch {
         return null;
@@ -270,7 +280,7 @@ export class Membership {
       if (await this.#ping(id)) return;
       const misses = (this.#suspects.get(id) ?? 0) + 1;
       this.#suspects.set(id, misses);
-      if (misses < 2) return;
+      if (misses < heartbeatMissesMax) return;
       const reached = await this.#othersReach(id);
       if (reached === false) this.#declareDead(id);
       else if (reached === null) {

@@ -11,11 +11,9 @@
  * @module
  */
 
-/** The life of a file. */
-export type FileState = "incomplete" | "complete" | "failed";
+import { type FileState, isFinishedState, type JobState } from "../protocol/states.ts";
 
-/** The life of a job: waiting → ready → leased (→ released → leased …) → done | failed. */
-export type JobState = "waiting" | "ready" | "leased" | "released" | "done" | "failed";
+export type { FileState, JobState } from "../protocol/states.ts";
 
 /** Metadata of a file. */
 export interface FileMeta {
@@ -87,10 +85,28 @@ export interface StoredObject {
   readonly data: Uint8Array;
 }
 
-/** True when the object will not change any more. */
+/** A stored job: its metadata is a job's. */
+export type StoredJob = StoredObject & { readonly meta: JobMeta };
+
+/** A stored file: its metadata is a file's. */
+export type StoredFile = StoredObject & { readonly meta: FileMeta };
+
+/** True when `object` is a job (narrows its metadata). */
+export function isJob(object: StoredObject): object is StoredJob {
+  return object.meta.kind === "job";
+}
+
+/** True when `object` is a file (narrows its metadata). */
+export function isFile(object: StoredObject): object is StoredFile {
+  return object.meta.kind === "file";
+}
+
+/**
+ * True when the object will not change any more: a file complete or
+ * failed, a job done or failed (see protocol/states.ts).
+ */
 export function isTerminal(meta: ObjectMeta): boolean {
-  if (meta.kind === "file") return meta.state !== "incomplete";
-  return meta.state === "done" || meta.state === "failed";
+  return isFinishedState(meta.state);
 }
 
 const attemptSpan = 2 ** 20;

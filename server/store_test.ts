@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { Store, StoreVersionError } from "./store.ts";
-import type { FileMeta, JobMeta, StoredObject } from "./objects.ts";
+import { type FileMeta, isJob, type JobMeta, type StoredObject } from "./objects.ts";
 
 const encoder = new TextEncoder();
 
@@ -79,7 +79,9 @@ function storeSuite(kind: string, open: () => Promise<{ store: Store; path: stri
         }
       }
       assert.deepEqual(store.get(5)?.data, encoder.encode("two, longer"));
-      assert.equal((store.get(6)?.meta as JobMeta).state, "leased");
+      const leased = store.get(6);
+      assert.ok(leased && isJob(leased));
+      assert.equal(leased.meta.state, "leased");
       store.delete(5);
       assert.equal(store.get(5), undefined);
       assert.equal(store.counts().objects, 1);

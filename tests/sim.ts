@@ -52,9 +52,11 @@ import {
   type Reply,
   type Request,
 } from "../protocol/message.ts";
+import { sha256Hex } from "../protocol/digest.ts";
 import { peerRequestTimeoutMs } from "../limits.ts";
 import type { Clock } from "../server/clock.ts";
-import { Node, type Session } from "../server/node.ts";
+import { Node } from "../server/node.ts";
+import type { Session } from "../server/session.ts";
 import type { PeerTransport } from "../server/peers.ts";
 import { Store } from "../server/store.ts";
 import { type StoredObject, versionOf } from "../server/objects.ts";
@@ -831,10 +833,27 @@ export function createWorld(seed: number, options: ClusterOptions): World {
         await scheduler.runUntil(scheduler.now + limitMs, () => outcome !== undefined);
       } finally {
         cluster.shutdown();
+        recordTrace(seed, trace);
       }
       if (!outcome) throw new Error(`The script did not finish within ${limitMs} ms`);
       if ("error" in outcome) throw outcome.error;
       return outcome.value;
     },
   };
+}
+
+/**
+ * With `SIM_TRACE_LOG=<file>` set, appends one line per scripted world run
+ * (its seed, its number of events and a digest of its trace) to that file:
+ * `SIM_TRACE_LOG=before.txt deno test -A tests/sim_scenarios_test.ts`, then
+ * the same after a change, and diff (tests/sim_digest.ts does the same for
+ * the random workload).
+ */
+function recordTrace(seed: number, trace: readonly string[]): void {
+  const path = Deno.env.get("SIM_TRACE_LOG");
+  if (!path) return;
+  const digest = sha256Hex(trace.join("\n")).slice(0, 16);
+  Deno.writeTextFileSync(path, `world seed ${seed}: ${trace.length} events, trace ${digest}\n`, {
+    append: true,
+  });
 }

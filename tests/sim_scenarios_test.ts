@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { jobIdentity, outputIdentity, saltOf } from "../protocol/digest.ts";
 import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
 import type { Reply } from "../protocol/message.ts";
-import type { JobMeta } from "../server/objects.ts";
+import { isJob, type JobMeta, type StoredObject } from "../server/objects.ts";
 import { createWorld, type SimServer, type World } from "./sim.ts";
 
 const encoder = new TextEncoder();
@@ -20,6 +20,12 @@ function ok(reply: Reply): readonly string[] {
     `expected ACK, got NACK:${reply.ok ? "" : `${reply.reason}:${reply.detail}`}`,
   );
   return reply.fields;
+}
+
+/** The job metadata of a stored copy; fails the test when there is none or it is a file. */
+function jobMeta(object: StoredObject | undefined): JobMeta {
+  assert.ok(object && isJob(object), "expected a stored job");
+  return object.meta;
 }
 
 /** Starts `count` servers, each joining through the first. */
@@ -106,7 +112,7 @@ async function lateReport(late: string, accepted: string): Promise<void> {
     await world.scheduler.sleep(1_000);
     for (const server of servers) {
       const stored = server.store.get(job)!;
-      const meta = stored.meta as JobMeta;
+      const meta = jobMeta(stored);
       assert.equal(meta.state, "done");
       assert.equal(decoder.decode(Uint8Array.fromBase64(meta.stderr)), accepted, server.id);
       const output = server.store.get(parseHash(outputHex!))!;
@@ -152,7 +158,7 @@ Deno.test("UPD: two results of one attempt, accepted on both sides of a partitio
     assert.deepEqual(jobs[0]!.meta, jobs[1]!.meta);
     assert.deepEqual(outputs[0]!.meta, outputs[1]!.meta);
     assert.equal(decoder.decode(outputs[0]!.data), decoder.decode(outputs[1]!.data));
-    const stderr = decoder.decode(Uint8Array.fromBase64((jobs[0]!.meta as JobMeta).stderr));
+    const stderr = decoder.decode(Uint8Array.fromBase64(jobMeta(jobs[0]).stderr));
     assert.equal(decoder.decode(outputs[0]!.data), stderr);
   });
   assert.deepEqual(world.violations, []);
@@ -267,12 +273,13 @@ async function outputBeforeDeath(first: string, second: string): Promise<void> {
     await world.scheduler.sleep(5_000);
     // The output that readers saw stands, and the job agrees with it.
     for (const server of live) {
-      const jobMeta = server.store.get(job)?.meta as JobMeta | undefined;
+      const jobCopy = server.store.get(job);
       const stored = server.store.get(output);
-      if (!jobMeta || !stored) continue;
-      assert.equal(jobMeta.state, "done", server.id);
+      if (!jobCopy || !stored) continue;
+      const meta = jobMeta(jobCopy);
+      assert.equal(meta.state, "done", server.id);
       assert.equal(decoder.decode(stored.data), first, server.id);
-      assert.equal(stored.meta.kind === "file" && stored.meta.resultKey, jobMeta.resultKey);
+      assert.equal(stored.meta.kind === "file" && stored.meta.resultKey, meta.resultKey);
     }
   });
   assert.deepEqual(world.violations, []);
@@ -333,13 +340,13 @@ Deno.test("GETJ: a lease whose copy cannot reach a replica is not handed out, an
       "the replica is still an owner",
     );
     assert.equal(reply.ok, false, "no lease only the primary knows of");
-    const stored = primary!.store.get(job)!.meta as JobMeta;
+    const stored = jobMeta(primary!.store.get(job));
     assert.equal(stored.state, "released", "given back at once, not held until the lease ends");
     assert.equal(stored.lost, 0);
     // Once copies get through again, the job is handed out.
     world.network.conditions.lose = undefined;
     const taken = ok(await world.call(client, primary!, { command: "GETJ" }));
     assert.equal(taken[1], jobHex);
-    assert.equal((replica!.store.get(job)!.meta as JobMeta).state, "leased");
+    assert.equal(jobMeta(replica!.store.get(job)).state, "leased");
   });
 });

@@ -15,8 +15,15 @@ import { ConnectionError } from "../protocol/connection.ts";
 import { sha256Hex } from "../protocol/digest.ts";
 import { formatHash, parseHash } from "../protocol/hash.ts";
 import type { Reply, Request } from "../protocol/message.ts";
-import { isTerminal, type JobMeta, type StoredObject, versionOf } from "../server/objects.ts";
-import { defaultSalts, Ring } from "../server/ring.ts";
+import {
+  isJob,
+  isTerminal,
+  type JobMeta,
+  type StoredJob,
+  type StoredObject,
+  versionOf,
+} from "../server/objects.ts";
+import { defaultSalts, Ring } from "../protocol/ring.ts";
 import {
   Cluster,
   type Endpoint,
@@ -251,7 +258,7 @@ class Run {
       );
     }
     if (version > (highest.get(object.hash) ?? -1)) highest.set(object.hash, version);
-    if (object.meta.kind === "job" && isTerminal(object.meta)) this.#finished(object);
+    if (isJob(object) && isTerminal(object.meta)) this.#finished(object);
   }
 
   /**
@@ -262,8 +269,8 @@ class Run {
    * report then converge on the lower attempt; what the job produced stays
    * the same.
    */
-  #finished(object: StoredObject): void {
-    const meta = object.meta as JobMeta;
+  #finished(object: StoredJob): void {
+    const meta = object.meta;
     const result = JSON.stringify([
       meta.state,
       meta.exitCode,
@@ -865,7 +872,11 @@ function checkJobs(run: Run, copies: ReadonlyMap<number, StoredObject>): void {
     const job = copies.get(hash);
     const output = copies.get(record.output);
     if (!job || !output) continue;
-    const meta = job.meta as JobMeta;
+    if (!isJob(job)) {
+      run.violation(`job ${record.name} (${hex(hash)}) is stored as a file`);
+      continue;
+    }
+    const meta = job.meta;
     const outputMeta = output.meta;
     if (outputMeta.kind !== "file") {
       run.violation(`output ${hex(record.output)} of ${record.name} is a job`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { objectHash } from "../protocol/hash.ts";
+import { objectHash } from "./hash.ts";
 import {
   defaultSalts,
   memberId,

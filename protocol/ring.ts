@@ -1,6 +1,9 @@
 /**
- * The consistent-hashing ring. Pure: positions come from (host:port, salt)
- * through the object hash; no sockets, no clock.
+ * The consistent-hashing ring: the placement rule every party of the
+ * protocol shares (docs/PROTOCOL.md). Servers decide ownership with it,
+ * clients and runners send each chunk straight to its owner with it. Pure:
+ * positions come from (host:port, salt) through the object hash; no
+ * sockets, no clock.
  *
  * The owner of a hash is the first position at or after it (wrapping); its
  * replicas are the next positions that belong to distinct servers.
@@ -8,7 +11,7 @@
  * @module
  */
 
-import { objectHash } from "../protocol/hash.ts";
+import { objectHash } from "./hash.ts";
 
 /** A server of the ring, by address, with the salts of its positions. */
 export interface RingMember {

@@ -1,0 +1,77 @@
+/**
+ * What the three subcommands (`cloud server`, `cloud runner`, `cloud client`)
+ * share on the command line: number and address parsers for commander, the
+ * default port, and the log line format. Neutral ground: it imports neither
+ * server/, runner/ nor client/, so no subcommand pulls in another's code.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "commander";
+
+/** The port of the original design, used where none is given. */
+export const defaultPort = 11111;
+
+/**
+ * A parser of a decimal integer option within bounds (for commander).
+ *
+ * @throws {InvalidArgumentError} when the text is not such an integer.
+ */
+export function integerOption(min: number, max: number): (text: string) => number {
+  return (text: string) => {
+    const value = Number(text);
+    if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+/**
+ * Parses a positive decimal integer (for commander).
+ *
+ * @throws {InvalidArgumentError} when the text is not one.
+ */
+export function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 1) {
+    throw new InvalidArgumentError("expected a positive integer");
+  }
+  return value;
+}
+
+/**
+ * Splits `host:port` (port defaults to {@linkcode defaultPort}, host to localhost).
+ *
+ * @throws {InvalidArgumentError} when the port is out of range.
+ */
+export function parseServer(text: string): { host: string; port: number } {
+  const match = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text);
+  const host = match?.[1] || "localhost";
+  const port = Number(match?.[2] ?? defaultPort);
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port in "${text}"`);
+  return { host, port };
+}
+
+/**
+ * Reads `[host] port` the way the original runner did: one argument is a
+ * port, none is localhost on {@linkcode defaultPort}.
+ *
+ * @throws {InvalidArgumentError} when the port is not one.
+ */
+export function parseTarget(first?: string, second?: string): { host: string; port: number } {
+  const port = integerOption(1, 65535);
+  if (first === undefined) return { host: "localhost", port: defaultPort };
+  if (second === undefined) return { host: "localhost", port: port(first) };
+  return { host: first, port: port(second) };
+}
+
+/** A log function writing `<ISO time> <message>` lines to stderr; silent when `quiet`. */
+export function stderrLog(quiet: boolean | undefined): (message: string) => void {
+  return quiet ? () => {} : (message: string) => console.error(`${timestamp()} ${message}`);
+}
+
+/** The current time as log lines show it. */
+export function timestamp(): string {
+  return new Date().toISOString();
+}

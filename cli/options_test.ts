@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { InvalidArgumentError } from "commander";
+import {
+  defaultPort,
+  integerOption,
+  parseServer,
+  parseTarget,
+  positiveInteger,
+} from "./options.ts";
+
+Deno.test("integerOption() accepts integers within its bounds", () => {
+  const parse = integerOption(1, 10);
+  assert.equal(parse("1"), 1);
+  assert.equal(parse("10"), 10);
+});
+
+Deno.test("integerOption() rejects what is not a decimal integer within bounds", () => {
+  const parse = integerOption(1, 10);
+  for (const text of ["0", "11", "-1", "1.5", "1e1", " 1", "", "0x5", "99999999999999999999"]) {
+    assert.throws(() => parse(text), InvalidArgumentError, text);
+  }
+});
+
+Deno.test("integerOption() parses exactly the decimal integers within bounds (property)", () => {
+  fc.assert(fc.property(fc.integer({ min: -1000, max: 1000 }), (value) => {
+    const parse = integerOption(0, 500);
+    if (value >= 0 && value <= 500) assert.equal(parse(String(value)), value);
+    else assert.throws(() => parse(String(value)), InvalidArgumentError);
+  }));
+});
+
+Deno.test("positiveInteger() takes 1 and up, nothing else", () => {
+  assert.equal(positiveInteger("1"), 1);
+  assert.equal(positiveInteger("600000"), 600_000);
+  for (const text of ["0", "-3", "2.5", "x"]) assert.throws(() => positiveInteger(text));
+});
+
+Deno.test("parseServer() splits host:port, defaulting both", () => {
+  assert.deepEqual(parseServer("hostA:1234"), { host: "hostA", port: 1234 });
+  assert.deepEqual(parseServer("hostA"), { host: "hostA", port: defaultPort });
+  assert.deepEqual(parseServer(":99"), { host: "localhost", port: 99 });
+  assert.throws(() => parseServer("h:0"), InvalidArgumentError);
+  assert.throws(() => parseServer("h:70000"), InvalidArgumentError);
+});
+
+Deno.test("parseTarget() reads [host] port as the original runner did", () => {
+  assert.deepEqual(parseTarget(), { host: "localhost", port: defaultPort });
+  assert.deepEqual(parseTarget("2222"), { host: "localhost", port: 2222 });
+  assert.deepEqual(parseTarget("hostB", "3333"), { host: "hostB", port: 3333 });
+  assert.throws(() => parseTarget("hostB"), InvalidArgumentError);
+});

@@ -1,0 +1,106 @@
+/**
+ * The edges of the client's command line: local files and stdin in, stdout
+ * out, and every error as one line with an exit status. Kept apart from
+ * the subcommands (cli.ts) so that what they map to is tested alone.
+ *
+ * @module
+ */
+
+import { ConnectionError } from "../protocol/connection.ts";
+import { CloudError } from "./errors.ts";
+
+/** Exit statuses: 1 a job or file failed, 2 a usage or input error, 3 unreachable, 4 timeout. */
+export const exitStatus = { failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
+
+const encoder = new TextEncoder();
+
+/** Writes text or bytes to stdout, whole. */
+export async function print(text: string | Uint8Array): Promise<void> {
+  await writeTo(Deno.stdout, typeof text === "string" ? encoder.encode(text) : text);
+}
+
+/** Writes all of `bytes` to `target`. */
+export async function writeTo(
+  target: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
+}
+
+/** Reads a path, or stdin for "-"; `what` names it in the error. */
+export async function readInput(path: string, what: string): Promise<Uint8Array> {
+  if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw cannotRead(path, what, error);
+  }
+}
+
+/** A one-line error for a local file that cannot be read, with a hint for code given inline. */
+export function cannotRead(path: string, what: string, error: unknown): Failure {
+  const why = error instanceof Deno.errors.NotFound
+    ? "no such file"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "it is a directory"
+    : (error as Error).message;
+  const hint = what === "the job's code" && /[\s()"']/.test(path)
+    ? " (give the path of a Python file, or - to read the code from stdin)"
+    : "";
+  return new Failure(
+    exitStatus.usage,
+    `cannot read ${what} from ${JSON.stringify(path)}: ${why}${hint}`,
+  );
+}
+
+/**
+ * Opens a local file (or stdin for "-") for streaming upload; its size when
+ * known. Opened before permissions are dropped.
+ */
+export async function openInput(
+  path: string,
+): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
+  if (path === "-") return { stream: Deno.stdin.readable };
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw cannotRead(path, "a local file", error);
+  }
+  const { size, isDirectory } = await file.stat();
+  if (isDirectory) {
+    file.close();
+    throw cannotRead(path, "a local file", new Deno.errors.IsADirectory());
+  }
+  return { stream: file.readable, size };
+}
+
+/** A failure to report as one line with an exit status. */
+export class Failure extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** The exit status and the one line that report `error` (`server` names the ring asked). */
+export function describe(error: unknown, server: string): [number, string] {
+  if (error instanceof Failure) return [error.status, error.message];
+  if (error instanceof CloudError) {
+    if (error.reason === "timeout") return [exitStatus.timeout, error.message];
+    if (error.reason === "failed") return [exitStatus.failed, `failed: ${error.message}`];
+    if (["chunk-missing", "chunk-corrupt", "corrupt"].includes(error.reason)) {
+      return [exitStatus.failed, error.message];
+    }
+    return [exitStatus.usage, `${error.reason}: ${error.message}`];
+  }
+  if (error instanceof ConnectionError) {
+    const status = error.code === "timeout" ? exitStatus.timeout : exitStatus.unreachable;
+    return [status, `cannot reach ${server}: ${error.message}`];
+  }
+  if (error instanceof Deno.errors.NotFound) return [exitStatus.usage, (error as Error).message];
+  if (error instanceof RangeError) return [exitStatus.usage, error.message];
+  return [exitStatus.usage, (error as Error).message];
+}

@@ -1,0 +1,136 @@
+/**
+ * Repair (anti-entropy): a pass over everything stored here, batch by
+ * batch, compares versions with each object's other owners (HAVE), sends
+ * what they lack (BADD), fetches what they hold newer (PULL), and drops a
+ * copy this server no longer owns once every owner confirmed one, as the
+ * pure repair_plan.ts decides. Also the peer side of it: answering HAVE
+ * and PULL.
+ *
+ * @module
+ */
+
+import { formatHash } from "../protocol/hash.ts";
+import { ack, nack, type Reply, type VersionedHash } from "../protocol/message.ts";
+import { haveEntriesMax, repairConcurrency } from "../limits.ts";
+import { toBadd, toPullFields } from "./codec.ts";
+import type { ServerContext } from "./context.ts";
+import type { JobReports } from "./job_reports.ts";
+import { mapLimit } from "./map_limit.ts";
+import type { ObjectIndex } from "./object_index.ts";
+import {
+  countConfirmations,
+  haveDifferences,
+  parseHaveReply,
+  planRepair,
+  repairDrops,
+  syncAction,
+} from "./repair_plan.ts";
+import type { Replication } from "./replication.ts";
+
+const hex = formatHash;
+
+/** Keeps every object on its owners as the ring changes. */
+export class Repair {
+  readonly #ctx: ServerContext;
+  readonly #replication: Replication;
+  readonly #index: ObjectIndex;
+  readonly #reports: JobReports;
+  #repairing = false;
+  #repairAgain = false;
+
+  /** The repair of one server. */
+  constructor(
+    ctx: ServerContext,
+    rooms: { replication: Replication; index: ObjectIndex; reports: JobReports },
+  ) {
+    this.#ctx = ctx;
+    this.#replication = rooms.replication;
+    this.#index = rooms.index;
+    this.#reports = rooms.reports;
+  }
+
+  /** HAVE: the entries stored here at another version, with the version here (-1: none). */
+  have(entries: readonly VersionedHash[]): Reply {
+    return ack(...haveDifferences(entries, (hash) => this.#ctx.store.version(hash)));
+  }
+
+  /** PULL: this server's own copy (never asks other servers). */
+  pull(hash: number, metaOnly: boolean): Reply {
+    const object = this.#ctx.store.get(hash);
+    if (!object) return nack("not-found", `No object ${hex(hash)} here`);
+    return ack(...toPullFields(object, { metaOnly }));
+  }
+
+  /**
+   * Anti-entropy over everything stored here: each owner compares versions
+   * with the other owners and sends or fetches what differs; a copy this
+   * server no longer owns is dropped once every owner holds it. A pass
+   * asked for while one runs is run again after it.
+   */
+  async run(): Promise<void> {
+    if (this.#repairing) {
+      this.#repairAgain = true;
+      return;
+    }
+    this.#repairing = true;
+    try {
+      do {
+        this.#repairAgain = false;
+        let after = -1;
+        for (;;) {
+          const batch = this.#ctx.store.scan(after, haveEntriesMax);
+          if (batch.length === 0) break;
+          after = batch[batch.length - 1]!.hash;
+          await this.#repairBatch(batch);
+          if (this.#ctx.life.stopped) return;
+        }
+      } while (this.#repairAgain && !this.#ctx.life.stopped);
+    } finally {
+      this.#repairing = false;
+    }
+  }
+
+  async #repairBatch(batch: readonly VersionedHash[]): Promise<void> {
+    const plan = planRepair(batch, (hash) => this.#replication.owners(hash), this.#ctx.id);
+    const confirmed = countConfirmations(
+      await Promise.all(plan.peers.map(({ id, entries }) => this.#syncWith(id, entries))),
+    );
+    const busy = (hash: number) => this.#reports.isStoring(hash);
+    for (const hash of repairDrops(plan, confirmed, { self: this.#ctx.id, busy })) {
+      this.#index.drop(hash);
+    }
+  }
+
+  /** Brings one peer and this server level on `entries`; returns the hashes the peer now holds. */
+  async #syncWith(id: string, entries: readonly VersionedHash[]): Promise<number[]> {
+    let reply: Reply;
+    try {
+      reply = await this.#ctx.peers.request(id, { command: "HAVE", entries });
+    } catch (error) {
+      await this.#ctx.membership.peerFailed(id, error).catch(() => {});
+      return [];
+    }
+    if (!reply.ok) return [];
+    const theirs = parseHaveReply(reply.fields);
+    const held: number[] = [];
+    await mapLimit([...entries], repairConcurrency, async (entry) => {
+      const action = syncAction(entry.version, theirs.get(entry.hash));
+      if (action === "held") return void held.push(entry.hash);
+      if (action === "fetch") {
+        const remote = await this.#replication.pullFrom(id, entry.hash, { metaOnly: false });
+        if (typeof remote === "object") this.#index.apply(remote);
+        return void held.push(entry.hash);
+      }
+      const object = this.#ctx.store.get(entry.hash);
+      if (!object) return;
+      try {
+        const result = await this.#ctx.peers.request(id, toBadd(object));
+        if (result.ok) held.push(entry.hash);
+        else this.#ctx.log(`repair: ${id} refused ${hex(entry.hash)}: ${result.reason}`);
+      } catch {
+        // The peer went away; the next pass or its replacement gets the copy.
+      }
+    });
+    return held;
+  }
+}
