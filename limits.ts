@@ -336,6 +336,17 @@ export const zygotePumpDelayMs = 20;
 export const pyodideWarmCount = 1;
 
 /**
+ * Address space a Pyodide worker may add, beyond the job's `memoryBytes`,
+ * to what it had reserved once loaded (~18 GiB here, most of it V8's
+ * guard regions around WebAssembly memory). RLIMIT_AS bounds what
+ * WebAssembly pages do not: JavaScript buffers a job allocates through
+ * `import js`, and the inputs in Pyodide's in-memory file system. The
+ * headroom covers V8's own growth during a job: the JS heap (256 MiB at
+ * most, see pyodide.ts), code space and thread stacks.
+ */
+export const pyodideAddressSpaceHeadroomBytes = 512 * 1024 * 1024;
+
+/**
  * Bytes of inputs a runner keeps on disk. Inputs are immutable, so a cache
  * saves refetching shared inputs (a dataset read by every map job); 2 GiB
  * fits a scratch disk and most working sets.

@@ -61,7 +61,11 @@ export const kernelCases: HostileCase[] = [
       const ran = await runJob(
         sandbox,
         [
-          "import socket",
+          "import socket, sys",
+          "if sys.platform == 'emscripten':",
+          "    # Pyodide's sockets are JavaScript emulations, and the worker may not load their modules.",
+          "    print('no kernel sockets')",
+          "    raise SystemExit(0)",
           `families = [${families.join(", ")}]`,
           "kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET)",
           "for family in families:",
@@ -96,6 +100,7 @@ export const kernelCases: HostileCase[] = [
         ].join("\n"),
       );
       assertSuccess(ran);
+      if (ran.stdout === "no kernel sockets\n") return await assertStillRuns(sandbox);
       assert.match(ran.stdout, new RegExp(`tried ${families.length}\n$`));
       for (const line of ran.stdout.split("\n")) {
         const opened = /^(?:RAW )?(?:OPEN|PAIR) (\d+)/.exec(line);
