@@ -279,6 +279,15 @@ export const pypyNurseryBytesMin = 512 * 1024;
 export const bwrapWarmCount = 4;
 
 /**
+ * Bytes of a job's inputs the bubblewrap backend may copy into its staging
+ * directory (a tmpfs, see runner/sandbox/net_staging.ts) when they cannot be
+ * hard-linked there; they live in memory while the job runs. Copying 64 MiB
+ * takes ~20 ms; a job with more runs in a jail started for it, its inputs
+ * bound from the runner's cache (whose paths its mount table then shows).
+ */
+export const bwrapNetCopyBytesMax = 64 * 1024 * 1024;
+
+/**
  * bubblewrap fork-mode jails (one zygote each) started with the sandbox. The
  * pool then grows to the number of jobs run at once, so this only hides the
  * ~100 ms start of a zygote from the first jobs: 2 covers a 2-core runner's

@@ -188,7 +188,7 @@ Deno.test({
       const running = runJob(sandbox, "import time\nprint('started', flush=True)\ntime.sleep(30)");
       await new Promise((resolve) => setTimeout(resolve, 500));
       // The outer bubblewrap names the jail's /net directory; the zygote is its child.
-      const jails = await pidsMentioning(`${dir}/`);
+      const jails = await pidsMentioning(`${sandbox.probe.netDirectory}/`);
       assert.equal(jails.length, 1, `jails ${jails}`);
       const zygote = Number(
         (await Deno.readTextFile(`/proc/${jails[0]}/task/${jails[0]}/children`)).trim(),
@@ -244,11 +244,12 @@ Deno.test({
       for (const ran of burst) assertSuccess(ran);
       assert.equal(sandbox.jailCount, 3, "three jobs at once: three jails");
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && (await pidsMentioning(`${dir}/`)).length > 1) {
+      const jails = `${sandbox.probe.netDirectory}/`;
+      while (Date.now() < deadline && (await pidsMentioning(jails)).length > 1) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(sandbox.jailCount, 1, "back to the one warm jail");
-      assert.equal((await pidsMentioning(`${dir}/`)).length, 1, "the others' processes are gone");
+      assert.equal((await pidsMentioning(jails)).length, 1, "the others' processes are gone");
       await assertStillRuns(sandbox);
     } finally {
       await sandbox.close();

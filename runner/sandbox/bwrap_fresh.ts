@@ -20,6 +20,7 @@ import {
   releaseBase,
   resolveInputs,
   runInJail,
+  spawnColdJail,
   spawnJail,
 } from "./bwrap_jail.ts";
 import type { BwrapProbe, BwrapSandbox } from "./bwrap_types.ts";
@@ -115,10 +116,7 @@ export class BwrapFresh implements BwrapSandbox {
   }
 
   async #startCold(entries: readonly NetEntry[]): Promise<Jail> {
-    return await spawnJail(this.#base, this.#program, {
-      net: { kind: "files", entries },
-      netDir: null,
-    });
+    return await spawnColdJail(this.#base, this.#program, entries);
   }
 
   #refill(): void {
@@ -137,7 +135,7 @@ export class BwrapFresh implements BwrapSandbox {
   }
 
   async #startWarm(): Promise<Jail> {
-    const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
+    const netDir = `${this.#base.netStaging.dir}/net-${this.#nextSlot++}`;
     await Deno.mkdir(netDir, { mode: 0o755 });
     try {
       return await spawnJail(this.#base, this.#program, {

@@ -144,7 +144,7 @@ export const kernelCases: HostileCase[] = [
  * its file system) differs from where it is mounted names no path that exists
  * on this host: such a mount shows where the jail's files live.
  */
-async function assertNoHostPaths(text: string, paths: readonly string[]): Promise<void> {
+export async function assertNoHostPaths(text: string, paths: readonly string[]): Promise<void> {
   const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
   for (const path of [...paths, Deno.cwd(), `${tmp.replace(/\/$/, "")}/`]) {
     assert.ok(!text.includes(path), `the job saw ${path}:\n${text}`);
