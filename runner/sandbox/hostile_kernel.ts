@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { assertStillRuns, assertSuccess, runJob, withTempDir } from "./_suite_helpers.ts";
-import { host, type HostileCase } from "./hostile_host.ts";
+import { host, type HostileCase, py } from "./hostile_host.ts";
+import { deniedSyscalls } from "./seccomp.ts";
 
 /** Socket families a job may open: AF_UNIX, AF_INET, AF_INET6. */
 const allowedFamilies = new Set([1, 2, 10]);
@@ -106,6 +107,41 @@ export const kernelCases: HostileCase[] = [
         const opened = /^(?:RAW )?(?:OPEN|PAIR) (\d+)/.exec(line);
         if (opened !== null) assert.ok(allowedFamilies.has(Number(opened[1])), line);
       }
+      await assertStillRuns(sandbox);
+    },
+  },
+  {
+    name: "Sandbox.run() refuses keyrings, BPF, perf events, io_uring, userfaultfd and the rest",
+    run: async (sandbox) => {
+      // Every call the filter lists, with zero arguments (harmless had it
+      // been allowed: each would fail on its arguments or do nothing).
+      const calls = Object.entries(deniedSyscalls).map(([name, nr]) => `(${py(name)}, ${nr})`);
+      const ran = await runJob(
+        sandbox,
+        [
+          "import platform",
+          "try:",
+          "    import ctypes",
+          "    libc = ctypes.CDLL(None, use_errno=True)",
+          "    libc.syscall",
+          "except Exception as error:",
+          "    print('no ctypes', type(error).__name__)",
+          "    raise SystemExit(0)",
+          "if platform.machine() != 'x86_64':",
+          "    print('not x86-64')",
+          "    raise SystemExit(0)",
+          `for name, nr in [${calls.join(", ")}]:`,
+          "    result = libc.syscall(nr, 0, 0, 0, 0, 0, 0)",
+          "    print('refused' if result == -1 and ctypes.get_errno() == 1 else 'ALLOWED', name)",
+        ].join("\n"),
+      );
+      assertSuccess(ran);
+      if (/^(no ctypes|not x86-64)/.test(ran.stdout)) return await assertStillRuns(sandbox);
+      assert.equal(
+        ran.stdout.split("\n").filter((line) => line.startsWith("refused")).length,
+        calls.length,
+        ran.stdout,
+      );
       await assertStillRuns(sandbox);
     },
   },
