@@ -288,6 +288,14 @@ export const bwrapWarmCount = 4;
 export const bwrapNetCopyBytesMax = 64 * 1024 * 1024;
 
 /**
+ * Bytes of copied inputs the bubblewrap backend keeps in its staging tmpfs
+ * for later jobs that name the same file (a dataset every map job reads is
+ * copied once, then hard-linked: copying costs ~0.7 ms per MB here). Held
+ * in memory for the sandbox's life: four jobs' worth of copies.
+ */
+export const bwrapNetCacheBytesMax = 4 * bwrapNetCopyBytesMax;
+
+/**
  * bubblewrap fork-mode jails (one zygote each) started with the sandbox. The
  * pool then grows to the number of jobs run at once, so this only hides the
  * ~100 ms start of a zygote from the first jobs: 2 covers a 2-core runner's

@@ -104,7 +104,7 @@ export class BwrapFresh implements BwrapSandbox {
     const jail = this.#pool.shift();
     if (jail === undefined) return null;
     this.#refill();
-    if (await linkInputs(jail.netDir!, entries)) return jail;
+    if (await linkInputs(this.#base, jail.netDir!, entries)) return jail;
     if (this.#lifecycle.closed) {
       await discardJail(jail, true);
       return null;

@@ -195,8 +195,15 @@ export function jobResult(
  * Hard-links (else copies, up to `bwrapNetCopyBytesMax` in all) each entry
  * into `netDir`; false (entries left behind) on any failure.
  */
-export async function linkInputs(netDir: string, entries: readonly NetEntry[]): Promise<boolean> {
-  return await stageInputs(netDir, entries, bwrapNetCopyBytesMax);
+export async function linkInputs(
+  base: Base,
+  netDir: string,
+  entries: readonly NetEntry[],
+): Promise<boolean> {
+  return await stageInputs(netDir, entries, {
+    copies: base.netStaging.copies,
+    copyBytesMax: bwrapNetCopyBytesMax,
+  });
 }
 
 /**
@@ -211,7 +218,7 @@ export async function spawnColdJail(
   entries: readonly NetEntry[],
 ): Promise<Jail> {
   let netDir: string | null = await Deno.makeTempDir({ dir: base.netStaging.dir, prefix: "cold-" });
-  if (!(await linkInputs(netDir, entries))) {
+  if (!(await linkInputs(base, netDir, entries))) {
     await Deno.remove(netDir, { recursive: true });
     netDir = null;
   }

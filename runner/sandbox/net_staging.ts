@@ -16,15 +16,19 @@
  * Without a usable `/dev/shm` the sandbox stages in its work directory, as
  * before.
  *
- * Copies live in memory (tmpfs) while their job runs and are removed after
- * it. A runner killed before it could remove them leaves them behind: the
- * next sandbox made by the same user removes every staging directory whose
- * owner (named in its `owner` file by pid and start time) is gone.
+ * Copies live in memory (tmpfs). They are kept, up to `bwrapNetCacheBytesMax`
+ * (least recently used out first), and hard-linked into each job that
+ * names the same file again (a dataset every map job reads is copied once);
+ * a job's links are removed after it. A runner killed before it could
+ * remove them leaves them behind: the next sandbox made by the same user
+ * removes every staging directory whose owner (named in its `owner` file by
+ * pid and start time) is gone.
  *
  * @module
  */
 
 import type { NetEntry } from "./net_names.ts";
+import { bwrapNetCacheBytesMax } from "../../limits.ts";
 
 /** The tmpfs that is staged in when it can be. */
 export const stagingTmpfs = "/dev/shm";
@@ -53,6 +57,106 @@ export interface NetStaging {
   readonly dir: string;
   /** True when `dir` is at the top of a tmpfs (nothing of the host shows). */
   readonly neutral: boolean;
+  /** The copies of inputs from other file systems, kept for later jobs. */
+  readonly copies: InputCopies;
+}
+
+/** One kept copy. */
+interface Copy {
+  readonly path: string;
+  readonly bytes: number;
+  /** Settles when the copy is complete (rejects if copying failed). */
+  readonly ready: Promise<void>;
+  settled: boolean;
+  /** Callers between asking for this copy and linking it (it must stay). */
+  users: number;
+  /** When it was last asked for, on a counter. */
+  used: number;
+}
+
+/**
+ * Copies of input files in one directory, at most `bytesMax` bytes kept
+ * (beyond that the least recently used are removed once no caller is
+ * linking them; a link already made keeps its data). A file is known by
+ * device, inode, size, modification and change time: the runner's inputs
+ * never change, and a file that did would differ in one of these.
+ */
+export class InputCopies {
+  /** The directory the copies are in. */
+  readonly dir: string;
+  readonly #bytesMax: number;
+  readonly #copies = new Map<string, Copy>();
+  #bytes = 0;
+  #next = 0;
+  #clock = 0;
+
+  constructor(dir: string, bytesMax: number) {
+    this.dir = dir;
+    this.#bytesMax = bytesMax;
+  }
+
+  /** Bytes kept now (copies in progress included). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Hard-links a copy of `source` (described by `info`) at `target`, copying
+   * it first when none is kept. Throws `Error` if it cannot copy or link.
+   */
+  async link(source: string, info: Deno.FileInfo, target: string): Promise<void> {
+    const key = [info.dev, info.ino, info.size, info.mtime?.getTime(), info.ctime?.getTime()]
+      .join(":");
+    let copy = this.#copies.get(key);
+    if (copy === undefined) {
+      const path = `${this.dir}/${this.#next++}`;
+      const made: Copy = {
+        path,
+        bytes: info.size,
+        ready: Deno.copyFile(source, path).finally(() => made.settled = true),
+        settled: false,
+        users: 0,
+        used: 0,
+      };
+      copy = made;
+      this.#copies.set(key, made);
+      this.#bytes += made.bytes;
+      made.ready.catch(() => this.#drop(key, made));
+    }
+    copy.used = ++this.#clock;
+    copy.users++;
+    try {
+      await copy.ready;
+      await Deno.link(copy.path, target);
+    } finally {
+      copy.users--;
+      this.#evict();
+    }
+  }
+
+  /** Removes the least recently used copies no one is linking until within the bound. */
+  #evict(): void {
+    while (this.#bytes > this.#bytesMax) {
+      let oldest: [string, Copy] | undefined;
+      for (const entry of this.#copies) {
+        const copy = entry[1];
+        if (
+          copy.settled && copy.users === 0 && (oldest === undefined || copy.used < oldest[1].used)
+        ) {
+          oldest = entry;
+        }
+      }
+      if (oldest === undefined) return;
+      this.#drop(...oldest);
+    }
+  }
+
+  #drop(key: string, copy: Copy): void {
+    if (this.#copies.get(key) !== copy) return;
+    this.#copies.delete(key);
+    this.#bytes -= copy.bytes;
+    Deno.remove(copy.path).catch(() => {});
+  }
 }
 
 /**
@@ -68,31 +172,42 @@ export async function openNetStaging(
   const tmpfs = options.tmpfs ?? stagingTmpfs;
   try {
     const mountinfo = await Deno.readTextFile("/proc/self/mountinfo");
-    if (!isTmpfsRoot(mountinfo, tmpfs)) return { dir: fallbackDir, neutral: false };
+    if (!isTmpfsRoot(mountinfo, tmpfs)) return await fallback(fallbackDir);
     await removeStale(tmpfs);
     const dir = await Deno.makeTempDir({ dir: tmpfs, prefix: stagingPrefix });
     await Deno.chmod(dir, 0o700);
     await Deno.writeTextFile(`${dir}/owner`, `${Deno.pid} ${startTime("self")}\n`);
-    return { dir, neutral: true };
+    await Deno.mkdir(`${dir}/copies`);
+    return { dir, neutral: true, copies: new InputCopies(`${dir}/copies`, bwrapNetCacheBytesMax) };
   } catch {
-    return { dir: fallbackDir, neutral: false };
+    return await fallback(fallbackDir);
   }
 }
 
-/** Removes a staging directory made by {@linkcode openNetStaging} (never `fallbackDir`). */
-export async function closeNetStaging(staging: NetStaging): Promise<void> {
-  if (staging.neutral) await Deno.remove(staging.dir, { recursive: true }).catch(() => {});
+async function fallback(dir: string): Promise<NetStaging> {
+  const copies = await Deno.makeTempDir({ dir, prefix: "copies-" });
+  return { dir, neutral: false, copies: new InputCopies(copies, bwrapNetCacheBytesMax) };
 }
 
 /**
- * Puts each entry into `netDir`: a hard link where it can, else a copy while
- * the copies of this call stay within `copyBytesMax` bytes. False (some
- * entries may be left in `netDir`) when an entry fits neither way.
+ * Removes what {@linkcode openNetStaging} made: the staging directory, or in
+ * `fallbackDir` the copies' directory only.
+ */
+export async function closeNetStaging(staging: NetStaging): Promise<void> {
+  const made = staging.neutral ? staging.dir : staging.copies.dir;
+  await Deno.remove(made, { recursive: true }).catch(() => {});
+}
+
+/**
+ * Puts each entry into `netDir`: a hard link where it can, else a link to a
+ * copy (see {@linkcode InputCopies}) while the copied inputs of this call
+ * stay within `copyBytesMax` bytes. False (some entries may be left in
+ * `netDir`) when an entry fits neither way.
  */
 export async function stageInputs(
   netDir: string,
   entries: readonly NetEntry[],
-  copyBytesMax: number,
+  options: { copies: InputCopies; copyBytesMax: number },
 ): Promise<boolean> {
   let copiedBytes = 0;
   try {
@@ -108,9 +223,9 @@ export async function stageInputs(
         // Another file system (or not a file we may link): copy it if it fits.
       }
       const info = await Deno.stat(entry.path);
-      if (!info.isFile || copiedBytes + info.size > copyBytesMax) return false;
+      if (!info.isFile || copiedBytes + info.size > options.copyBytesMax) return false;
       copiedBytes += info.size;
-      await Deno.copyFile(entry.path, target);
+      await options.copies.link(entry.path, info, target);
     }
     return true;
   } catch {

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { planNetEntries } from "./net_names.ts";
-import { closeNetStaging, isTmpfsRoot, openNetStaging, stageInputs } from "./net_staging.ts";
+import {
+  closeNetStaging,
+  InputCopies,
+  isTmpfsRoot,
+  openNetStaging,
+  stageInputs,
+} from "./net_staging.ts";
 
 const shm = (root: string, type: string) =>
   `30 25 0:26 ${root} /dev/shm rw,nosuid,nodev shared:4 - ${type} tmpfs rw,inode64`;
@@ -29,16 +35,25 @@ Deno.test("stageInputs() links, else copies within the bound", async () => {
       { name: "b", path: `${source}/b` },
     ]).entries;
     const fits = await Deno.makeTempDir({ dir: staging.dir });
-    assert.equal(await stageInputs(fits, entries, 10), true);
+    assert.equal(
+      await stageInputs(fits, entries, { copies: staging.copies, copyBytesMax: 10 }),
+      true,
+    );
     assert.equal(await Deno.readTextFile(`${fits}/x/a`), "aaaa");
     assert.equal(await Deno.readTextFile(`${fits}/b`), "bbbbbb");
     // Copies, not links: another file system.
     assert.notEqual((await Deno.stat(`${fits}/b`)).ino, (await Deno.stat(`${source}/b`)).ino);
     const over = await Deno.makeTempDir({ dir: staging.dir });
-    assert.equal(await stageInputs(over, entries, 9), false);
+    assert.equal(
+      await stageInputs(over, entries, { copies: staging.copies, copyBytesMax: 9 }),
+      false,
+    );
     // Within one file system: links, whatever their size.
     const local = await Deno.makeTempDir({ dir: source });
-    assert.equal(await stageInputs(local, entries, 0), true);
+    assert.equal(
+      await stageInputs(local, entries, { copies: staging.copies, copyBytesMax: 0 }),
+      true,
+    );
     assert.equal((await Deno.stat(`${local}/b`)).ino, (await Deno.stat(`${source}/b`)).ino);
   } finally {
     await closeNetStaging(staging);
@@ -75,11 +90,49 @@ Deno.test("openNetStaging() falls back to the given directory without a tmpfs of
   try {
     // A directory of the root file system, not a tmpfs mounted there.
     const staging = await openNetStaging(dir, { tmpfs: dir });
-    assert.deepEqual(staging, { dir, neutral: false });
-    assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing made there");
+    assert.equal(staging.dir, dir);
+    assert.equal(staging.neutral, false);
+    assert.match(staging.copies.dir, new RegExp(`^${dir}/copies-`));
     await closeNetStaging(staging);
-    await Deno.stat(dir);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "all it made is gone");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("InputCopies keeps one copy per file, a new one for a changed file, within its bound", async () => {
+  const source = await Deno.makeTempDir({ prefix: "cloud-staging-test-" });
+  const dir = await Deno.makeTempDir({ prefix: "cloud-staging-test-" });
+  try {
+    const copies = new InputCopies(`${dir}/copies`, 10);
+    await Deno.mkdir(copies.dir);
+    await Deno.writeTextFile(`${source}/a`, "aaaaaa");
+    await Deno.writeTextFile(`${source}/b`, "bbbbbb");
+    const link = async (name: string, target: string) =>
+      await copies.link(
+        `${source}/${name}`,
+        await Deno.stat(`${source}/${name}`),
+        `${dir}/${target}`,
+      );
+    await Promise.all([link("a", "a1"), link("a", "a2")]);
+    const a1 = await Deno.stat(`${dir}/a1`);
+    assert.equal(a1.ino, (await Deno.stat(`${dir}/a2`)).ino, "one copy, linked twice");
+    assert.notEqual(a1.ino, (await Deno.stat(`${source}/a`)).ino);
+    assert.equal(copies.bytes, 6);
+    assert.equal([...Deno.readDirSync(copies.dir)].length, 1);
+    // Over the bound: the least recently used (a) goes; its links keep their data.
+    await link("b", "b1");
+    assert.equal(copies.bytes, 6);
+    assert.equal([...Deno.readDirSync(copies.dir)].length, 1);
+    assert.equal(await Deno.readTextFile(`${dir}/a1`), "aaaaaa");
+    // A changed file is another file.
+    await Deno.writeTextFile(`${source}/b`, "BBBB");
+    await link("b", "b2");
+    assert.equal(await Deno.readTextFile(`${dir}/b2`), "BBBB");
+    assert.equal(await Deno.readTextFile(`${dir}/b1`), "bbbbbb");
+    await assert.rejects(link("missing", "m"));
+  } finally {
+    await Deno.remove(source, { recursive: true });
     await Deno.remove(dir, { recursive: true });
   }
 });
