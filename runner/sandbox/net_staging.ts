@@ -130,12 +130,13 @@ export class InputCopies {
       await Deno.link(copy.path, target);
     } finally {
       copy.users--;
-      this.#evict();
+      await this.#evict();
     }
   }
 
   /** Removes the least recently used copies no one is linking until within the bound. */
-  #evict(): void {
+  async #evict(): Promise<void> {
+    const removals: Promise<void>[] = [];
     while (this.#bytes > this.#bytesMax) {
       let oldest: [string, Copy] | undefined;
       for (const entry of this.#copies) {
@@ -146,16 +147,18 @@ export class InputCopies {
           oldest = entry;
         }
       }
-      if (oldest === undefined) return;
-      this.#drop(...oldest);
+      if (oldest === undefined) break;
+      removals.push(this.#drop(...oldest));
     }
+    await Promise.all(removals);
   }
 
-  #drop(key: string, copy: Copy): void {
+  /** Forgets a copy and removes its file (never rejects). */
+  async #drop(key: string, copy: Copy): Promise<void> {
     if (this.#copies.get(key) !== copy) return;
     this.#copies.delete(key);
     this.#bytes -= copy.bytes;
-    Deno.remove(copy.path).catch(() => {});
+    await Deno.remove(copy.path).catch(() => {});
   }
 }
 
