@@ -357,6 +357,23 @@ export const pypyNurseryBytesMin = 512 * 1024;
 export const bwrapWarmCount = 4;
 
 /**
+ * Bytes of a job's inputs the bubblewrap backend may copy into its staging
+ * directory (a tmpfs, see runner/sandbox/net_staging.ts) when they cannot be
+ * hard-linked there; they live in memory while the job runs. Copying 64 MiB
+ * takes ~20 ms; a job with more runs in a jail started for it, its inputs
+ * bound from the runner's cache (whose paths its mount table then shows).
+ */
+export const bwrapNetCopyBytesMax = 64 * 1024 * 1024;
+
+/**
+ * Bytes of copied inputs the bubblewrap backend keeps in its staging tmpfs
+ * for later jobs that name the same file (a dataset every map job reads is
+ * copied once, then hard-linked: copying costs ~0.7 ms per MB here). Held
+ * in memory for the sandbox's life: four jobs' worth of copies.
+ */
+export const bwrapNetCacheBytesMax = 4 * bwrapNetCopyBytesMax;
+
+/**
  * bubblewrap fork-mode jails (one zygote each) started with the sandbox. The
  * pool then grows to the number of jobs run at once, so this only hides the
  * ~100 ms start of a zygote from the first jobs: 2 covers a 2-core runner's
@@ -478,6 +495,17 @@ export const runnerIdleBackoffMsMin = 250;
  * error rather than holding up the others.
  */
 export const infoTimeoutMs = 10_000;
+
+/**
+ * Address space a Pyodide worker may add, beyond the job's `memoryBytes`,
+ * to what it had reserved once loaded (~18 GiB here, most of it V8's
+ * guard regions around WebAssembly memory). RLIMIT_AS bounds what
+ * WebAssembly pages do not: JavaScript buffers a job allocates through
+ * `import js`, and the inputs in Pyodide's in-memory file system. The
+ * headroom covers V8's own growth during a job: the JS heap (256 MiB at
+ * most, see pyodide.ts), code space and thread stacks.
+ */
+export const pyodideAddressSpaceHeadroomBytes = 512 * 1024 * 1024;
 
 /**
  * Bytes of inputs a runner keeps on disk. Inputs are immutable, so a cache

@@ -16,11 +16,13 @@
  * then starts the mode asked for.
  *
  * In both modes a jail started ahead of time has its own empty host
- * directory bound read-only as `/net`; a job's inputs are hard-linked into it
- * before the job starts (the links appear in the jail at once; the job still
- * cannot write there). When an input cannot be hard-linked (another file
- * system than `workDir`, or not a regular file), the job gets a jail started
- * for it with each input bind-mounted instead.
+ * directory bound read-only as `/net`, in a staging directory at the top of
+ * `/dev/shm` where it can be (so the jail's mount table names no host path,
+ * see `net_staging.ts`); a job's inputs are hard-linked into it, or copied
+ * when they are on another file system, before the job starts (they appear
+ * in the jail at once; the job still cannot write there). A job with more
+ * than `bwrapNetCopyBytesMax` to copy gets a jail started for it with each
+ * input bind-mounted instead.
  *
  * @module
  */
@@ -38,6 +40,7 @@ import {
 import type { BwrapMode, BwrapSandbox } from "./bwrap_types.ts";
 import { openCgroups } from "./cgroup.ts";
 import { interpreterEnvironment, jailMemory, jobSysPath } from "./jail_python.ts";
+import { closeNetStaging, openNetStaging } from "./net_staging.ts";
 import { defaultSandboxLimits, type SandboxLimits } from "./sandbox.ts";
 import { seccompFilter } from "./seccomp.ts";
 import { bwrapForkWarmCount } from "../../limits.ts";
@@ -93,10 +96,9 @@ export interface BwrapOptions {
    */
   readonly pumpDelayMs?: number;
   /**
-   * Where the sandbox makes its own directory (for the warm jails' `/net`
-   * directories and the seccomp filter; removed by `close`). Put it on the
-   * file system of the runner's input files so inputs can be hard-linked;
-   * default: the system's temporary directory.
+   * Where the sandbox makes its own directory (for the seccomp filter, and
+   * for the jails' `/net` directories when `/dev/shm` is not a usable tmpfs;
+   * removed by `close`). Default: the system's temporary directory.
    */
   readonly workDir?: string;
 }
@@ -133,6 +135,7 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
   }
   // Our own directory even inside a given workDir: sandboxes may share one.
   const workDir = await Deno.makeTempDir({ dir: options.workDir, prefix: "cloud-sandbox-" });
+  const netStaging = await openNetStaging(workDir);
   try {
     const seccompPath = await writeSeccompFilter(workDir);
     const probeBase: Base = {
@@ -143,6 +146,7 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
       layout,
       cgroups: cgroups.parent,
       workDir,
+      netStaging,
       seccompPath,
     };
     const interpreter = await probeInterpreter(probeBase, packages);
@@ -155,6 +159,7 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
       cgroupVersion: cgroups.parent?.version ?? null,
       cgroupUnavailable: cgroups.parent === null ? cgroups.why : null,
       memoryCgroup: cgroups.parent?.hasMemory ?? false,
+      netDirectory: netStaging.dir,
     };
     if (options.mode === "fresh") {
       return new BwrapFresh(base, { ...probe, forkUnavailable: null }, options.warm);
@@ -174,6 +179,7 @@ export async function createBwrapSandbox(options: BwrapOptions = {}): Promise<Bw
     }
   } catch (error) {
     await cgroups.parent?.close();
+    await closeNetStaging(netStaging);
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
     throw error;
   }

@@ -22,7 +22,7 @@ import {
   releaseBase,
   resolveInputs,
   runInJail,
-  spawnJail,
+  spawnColdJail,
 } from "./bwrap_jail.ts";
 import type { BwrapProbe, BwrapSandbox } from "./bwrap_types.ts";
 import { killedBeforeStart, sandboxError, SandboxLifecycle } from "./lifecycle.ts";
@@ -158,7 +158,7 @@ export class BwrapFork implements BwrapSandbox {
     return attempt.result;
   }
 
-  /** Runs a job in a one-job jail started for it, inputs bound one by one. */
+  /** Runs a job in a one-job jail started for it. */
   async #runCold(
     entries: readonly NetEntry[],
     job: SandboxJob,
@@ -167,10 +167,7 @@ export class BwrapFork implements BwrapSandbox {
     if (signal.aborted) return killedBeforeStart();
     let attempt;
     try {
-      const jail = await spawnJail(this.#base, this.#coldProgram, {
-        net: { kind: "files", entries },
-        netDir: null,
-      });
+      const jail = await spawnColdJail(this.#base, this.#coldProgram, entries);
       attempt = await runInJail(jail, job, { limits: this.limits, signal });
       this.#lifecycle.track(discardJail(jail, false));
     } catch (error) {
@@ -263,7 +260,7 @@ export class BwrapFork implements BwrapSandbox {
   }
 
   async #startJail(): Promise<ZygoteJail> {
-    const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
+    const netDir = `${this.#base.netStaging.dir}/net-${this.#nextSlot++}`;
     await Deno.mkdir(netDir, { mode: 0o755 });
     try {
       // The jail owns netDir: retiring it removes it.

@@ -188,7 +188,7 @@ Deno.test({
       const running = runJob(sandbox, "import time\nprint('started', flush=True)\ntime.sleep(30)");
       await new Promise((resolve) => setTimeout(resolve, 500));
       // The outer bubblewrap names the jail's /net directory; the zygote is its child.
-      const jails = await pidsMentioning(`${dir}/`);
+      const jails = await pidsMentioning(`${sandbox.probe.netDirectory}/`);
       assert.equal(jails.length, 1, `jails ${jails}`);
       const zygote = Number(
         (await Deno.readTextFile(`/proc/${jails[0]}/task/${jails[0]}/children`)).trim(),
@@ -244,11 +244,12 @@ Deno.test({
       for (const ran of burst) assertSuccess(ran);
       assert.equal(sandbox.jailCount, 3, "three jobs at once: three jails");
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && (await pidsMentioning(`${dir}/`)).length > 1) {
+      const jails = `${sandbox.probe.netDirectory}/`;
+      while (Date.now() < deadline && (await pidsMentioning(jails)).length > 1) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(sandbox.jailCount, 1, "back to the one warm jail");
-      assert.equal((await pidsMentioning(`${dir}/`)).length, 1, "the others' processes are gone");
+      assert.equal((await pidsMentioning(jails)).length, 1, "the others' processes are gone");
       await assertStillRuns(sandbox);
     } finally {
       await sandbox.close();
@@ -320,6 +321,95 @@ Deno.test({
       await after.close();
       await streamed.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Job 1 of the leftovers test: what it tries to leave in its jail for the next job. */
+const leaveBehind = [
+  printJail,
+  "import ctypes, socket, time",
+  "libc = ctypes.CDLL(None, use_errno=True)",
+  "libc.shmat.restype = ctypes.c_void_p",
+  "libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]",
+  "def shm(key, size, data):",
+  "    sid = libc.shmget(key, size, 0o1600)",
+  "    if sid < 0:",
+  "        return print('no shm', ctypes.get_errno())",
+  "    address = libc.shmat(sid, None, 0)",
+  "    ctypes.memset(address, 7, size)",
+  "    ctypes.memmove(address, data, len(data))",
+  "    print('left shm', size)",
+  "shm(0x636c6f01, 4096, b'secret-from-job1\\0')",
+  "shm(0x636c6f02, 200 * 1024 * 1024, b'')",
+  "mid = libc.msgget(0x636c6f03, 0o1600)",
+  "message = (1).to_bytes(8, 'little') + b'secret-from-job1'",
+  "if mid >= 0 and libc.msgsnd(mid, message, 16, 0) == 0:",
+  "    print('left msg')",
+  "queue = libc.mq_open(b'/cloud-leftover', 0o102, 0o600, None)",
+  "if queue >= 0 and libc.mq_send(queue, b'secret-from-job1', 16, 0) == 0:",
+  "    print('left mq')",
+  "if libc.sethostname(b'job1', 4) == 0:",
+  "    print('renamed host')",
+  "if os.fork() == 0:",
+  "    os.setsid()",
+  "    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+  "    server.bind('\\0cloud-leftover')",
+  "    server.listen()",
+  "    while True:",
+  "        connection, _ = server.accept()",
+  "        connection.sendall(b'secret-from-job1')",
+  "        connection.close()",
+  "time.sleep(0.2)",
+].join("\n");
+
+/** Job 2: what it finds of job 1, then whether its whole memory limit is its own. */
+const lookForLeftovers = [
+  printJail,
+  "import ctypes, socket",
+  "libc = ctypes.CDLL(None, use_errno=True)",
+  "libc.shmat.restype = ctypes.c_void_p",
+  "libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]",
+  "sid = libc.shmget(0x636c6f01, 0, 0)",
+  "if sid >= 0:",
+  "    print('FOUND shm', ctypes.string_at(libc.shmat(sid, None, 0)))",
+  "buffer = ctypes.create_string_buffer(64)",
+  "mid = libc.msgget(0x636c6f03, 0)",
+  "if mid >= 0 and libc.msgrcv(mid, buffer, 56, 0, 0o4000) > 0:",
+  "    print('FOUND msg', buffer.raw[8:24])",
+  "if libc.mq_open(b'/cloud-leftover', 0o4000, 0, None) >= 0:",
+  "    print('FOUND mq')",
+  "try:",
+  "    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+  "    client.connect('\\0cloud-leftover')",
+  "    print('FOUND socket', client.recv(64))",
+  "except OSError:",
+  "    pass",
+  "print('host', socket.gethostname())",
+  "block = bytearray(150 * 1024 * 1024)",
+  "print('allocated', len(block) >> 20)",
+].join("\n");
+
+Deno.test({
+  name: "fork mode leaves a job no IPC objects, sockets or memory of the previous job in its jail",
+  ignore: skip,
+  fn: async () => {
+    const sandbox = await createBwrapSandbox({
+      mode: "fork",
+      warm: 1,
+      python: "python3",
+      limits: { memoryBytes: 256 * 1024 * 1024 },
+    });
+    try {
+      const first = await runJob(sandbox, leaveBehind);
+      assertSuccess(first);
+      const next = await runJob(sandbox, lookForLeftovers);
+      assert.equal(jailOf(next.stdout), jailOf(first.stdout), "not the same jail");
+      assertSuccess(next);
+      assert.equal(next.stdout, `jail ${jailOf(first.stdout)}\nhost job\nallocated 150\n`);
+      assert.doesNotMatch(first.stdout, /left|renamed/);
+    } finally {
+      await sandbox.close();
     }
   },
 });

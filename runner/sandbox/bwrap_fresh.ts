@@ -20,6 +20,7 @@ import {
   releaseBase,
   resolveInputs,
   runInJail,
+  spawnColdJail,
   spawnJail,
 } from "./bwrap_jail.ts";
 import type { BwrapProbe, BwrapSandbox } from "./bwrap_types.ts";
@@ -103,7 +104,7 @@ export class BwrapFresh implements BwrapSandbox {
     const jail = this.#pool.shift();
     if (jail === undefined) return null;
     this.#refill();
-    if (await linkInputs(jail.netDir!, entries)) return jail;
+    if (await linkInputs(this.#base, jail.netDir!, entries)) return jail;
     if (this.#lifecycle.closed) {
       await discardJail(jail, true);
       return null;
@@ -115,10 +116,7 @@ export class BwrapFresh implements BwrapSandbox {
   }
 
   async #startCold(entries: readonly NetEntry[]): Promise<Jail> {
-    return await spawnJail(this.#base, this.#program, {
-      net: { kind: "files", entries },
-      netDir: null,
-    });
+    return await spawnColdJail(this.#base, this.#program, entries);
   }
 
   #refill(): void {
@@ -137,7 +135,7 @@ export class BwrapFresh implements BwrapSandbox {
   }
 
   async #startWarm(): Promise<Jail> {
-    const netDir = `${this.#base.workDir}/net-${this.#nextSlot++}`;
+    const netDir = `${this.#base.netStaging.dir}/net-${this.#nextSlot++}`;
     await Deno.mkdir(netDir, { mode: 0o755 });
     try {
       return await spawnJail(this.#base, this.#program, {

@@ -11,9 +11,11 @@ import { bwrapArgv, type HostLayout, type NetSource } from "./bwrap_args.ts";
 import type { CgroupParent, JobCgroup } from "./cgroup.ts";
 import type { JailMemory } from "./jail_python.ts";
 import type { NetEntry } from "./net_names.ts";
+import { closeNetStaging, type NetStaging, stageInputs } from "./net_staging.ts";
 import { classifyOutcome } from "./outcome.ts";
 import type { SandboxJob, SandboxLimits, SandboxResult } from "./sandbox.ts";
 import { supervise, type Supervision } from "./supervise.ts";
+import { bwrapNetCopyBytesMax } from "../../limits.ts";
 
 /** What every jail of one sandbox is started with. */
 export interface Base {
@@ -27,8 +29,10 @@ export interface Base {
   readonly environment: Readonly<Record<string, string>>;
   readonly layout: HostLayout;
   readonly cgroups: CgroupParent | null;
-  /** This sandbox's own directory (seccomp filter, warm jails' `/net`), removed by `close`. */
+  /** This sandbox's own directory (seccomp filter, probe output), removed by `close`. */
   readonly workDir: string;
+  /** Where jails' `/net` directories are made (see `net_staging.ts`), removed by `close`. */
+  readonly netStaging: NetStaging;
   /** The seccomp filter file, or null (not x86-64). */
   readonly seccompPath: string | null;
 }
@@ -187,18 +191,45 @@ export function jobResult(
   };
 }
 
-/** Hard-links each entry into `netDir`; false (links left behind) on any failure. */
-export async function linkInputs(netDir: string, entries: readonly NetEntry[]): Promise<boolean> {
+/**
+ * Hard-links (else copies, up to `bwrapNetCopyBytesMax` in all) each entry
+ * into `netDir`; false (entries left behind) on any failure.
+ */
+export async function linkInputs(
+  base: Base,
+  netDir: string,
+  entries: readonly NetEntry[],
+): Promise<boolean> {
+  return await stageInputs(netDir, entries, {
+    copies: base.netStaging.copies,
+    copyBytesMax: bwrapNetCopyBytesMax,
+  });
+}
+
+/**
+ * Starts a jail for one job, its inputs staged in a `/net` directory of its
+ * own (see `net_staging.ts`), or bound one by one from where they are when
+ * they cannot be staged (more than `bwrapNetCopyBytesMax` to copy). Throws
+ * if the jail cannot start.
+ */
+export async function spawnColdJail(
+  base: Base,
+  program: string,
+  entries: readonly NetEntry[],
+): Promise<Jail> {
+  let netDir: string | null = await Deno.makeTempDir({ dir: base.netStaging.dir, prefix: "cold-" });
+  if (!(await linkInputs(base, netDir, entries))) {
+    await Deno.remove(netDir, { recursive: true });
+    netDir = null;
+  }
   try {
-    for (const entry of entries) {
-      if (entry.segments.length > 1) {
-        await Deno.mkdir(`${netDir}/${entry.segments.slice(0, -1).join("/")}`, { recursive: true });
-      }
-      await Deno.link(entry.path, `${netDir}/${entry.name}`);
-    }
-    return true;
-  } catch {
-    return false;
+    return await spawnJail(base, program, {
+      net: netDir === null ? { kind: "files", entries } : { kind: "directory", path: netDir },
+      netDir,
+    });
+  } catch (error) {
+    if (netDir !== null) await Deno.remove(netDir, { recursive: true }).catch(() => {});
+    throw error;
   }
 }
 
@@ -225,5 +256,6 @@ export async function resolveInputs(
 /** Removes what a sandbox's jails shared: its cgroups and its own directory. */
 export async function releaseBase(base: Base): Promise<void> {
   await base.cgroups?.close();
+  await closeNetStaging(base.netStaging);
   await Deno.remove(base.workDir, { recursive: true }).catch(() => {});
 }

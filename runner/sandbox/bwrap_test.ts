@@ -3,6 +3,8 @@ import { type BwrapMode, createBwrapSandbox } from "./bwrap.ts";
 import { runHostileSuite } from "./hostile_suite.ts";
 import { runSandboxSuite } from "./sandbox_suite.ts";
 import { assertStillRuns, pidsMentioning, runJob } from "./_suite_helpers.ts";
+import { assertNoHostPaths } from "./hostile_kernel.ts";
+import { bwrapNetCopyBytesMax } from "../../limits.ts";
 
 // bwrap is the default backend: a machine without bubblewrap or an
 // interpreter fails these tests unless CLOUD_SKIP_BWRAP=1 says to skip them.
@@ -57,18 +59,27 @@ eachMode("createBwrapSandbox() runs jobs with python3", async (mode) => {
 });
 
 eachMode(
-  "createBwrapSandbox() binds inputs directly when they cannot be hard-linked",
+  "createBwrapSandbox() copies inputs from another file system, and binds those too large to copy",
   async (mode) => {
-    // /dev/shm is another file system than the default work directory.
-    const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "cloud-sandbox-test-" });
+    // The jails' /net directories are in /dev/shm; the test's files are not.
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
     const sandbox = await createBwrapSandbox({ mode, warm: 1 });
     try {
+      assert.match(sandbox.probe.netDirectory, /^\/dev\/shm\/cloud-net-/);
       await Deno.writeTextFile(`${dir}/input`, "from another file system");
       const ran = await runJob(sandbox, "print(open('/net/sub/in').read())", {
         inputs: [{ name: "sub/in", path: `${dir}/input` }],
       });
       assert.equal(ran.stdout, "from another file system\n");
-      assert.deepEqual(sandbox.stats, { warm: 0, cold: 1 });
+      assert.deepEqual(sandbox.stats, { warm: 1, cold: 0 });
+      // Sparse: never read, only too large to copy.
+      await Deno.writeFile(`${dir}/big`, new Uint8Array());
+      await Deno.truncate(`${dir}/big`, bwrapNetCopyBytesMax + 1);
+      const big = await runJob(sandbox, "import os\nprint(os.stat('/net/big').st_size)", {
+        inputs: [{ name: "big", path: `${dir}/big` }, { name: "small", path: `${dir}/input` }],
+      });
+      assert.equal(big.stdout, `${bwrapNetCopyBytesMax + 1}\n`);
+      assert.deepEqual(sandbox.stats, { warm: 1, cold: 1 });
       // The jail that could not take the inputs is still good for the next job.
       await assertStillRuns(sandbox);
     } finally {
@@ -89,7 +100,7 @@ Deno.test({
   },
 });
 
-eachMode("createBwrapSandbox() links inputs into a warm jail's /net", async (mode) => {
+eachMode("createBwrapSandbox() stages inputs into a warm jail's /net", async (mode) => {
   const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
   const sandbox = await createBwrapSandbox({ mode, warm: 1, workDir: dir });
   try {
@@ -113,6 +124,7 @@ eachMode("createBwrapSandbox() links inputs into a warm jail's /net", async (mod
   } finally {
     await sandbox.close();
   }
+  await assert.rejects(Deno.stat(sandbox.probe.netDirectory), Deno.errors.NotFound);
   // close() removed its own directory inside workDir, and nothing else.
   const left = [];
   for await (const entry of Deno.readDir(dir)) left.push(entry.name);
@@ -182,7 +194,7 @@ eachMode("createBwrapSandbox() runs a job elsewhere when its idle jail died", as
   const sandbox = await createBwrapSandbox({ mode, warm: 1, workDir: dir });
   try {
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const warm = await pidsMentioning(`${dir}/`);
+    const warm = await pidsMentioning(`${sandbox.probe.netDirectory}/`);
     assert.ok(warm.length > 0, "no warm jail found");
     for (const pid of warm) Deno.kill(pid, "SIGKILL");
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -221,6 +233,30 @@ Deno.test({
       assert.match(error.message, /user_?namespaces/);
       assert.match(error.message, /--sandbox pyodide/);
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "createBwrapSandbox() shows a jail started for its job no host path in its mount table",
+  ignore: skip,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cloud-sandbox-test-" });
+    // No warm jails: every job gets a jail started for it.
+    const sandbox = await createBwrapSandbox({ mode: "fresh", warm: 0, workDir: dir });
+    try {
+      await Deno.writeTextFile(`${dir}/input`, "an input");
+      const ran = await runJob(
+        sandbox,
+        "print(open('/net/in').read())\nprint(open('/proc/self/mountinfo').read())",
+        { inputs: [{ name: "in", path: `${dir}/input` }] },
+      );
+      assert.match(ran.stdout, /^an input\n.* \/net /s);
+      await assertNoHostPaths(ran.stdout, [dir]);
+      assert.deepEqual(sandbox.stats, { warm: 0, cold: 1 });
+    } finally {
+      await sandbox.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

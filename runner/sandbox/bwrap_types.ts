@@ -28,6 +28,12 @@ export interface BwrapProbe {
   readonly cgroupUnavailable: string | null;
   /** Whether a memory cgroup bounds all of a job's processes together. */
   readonly memoryCgroup: boolean;
+  /**
+   * Where the jails' `/net` directories are made: a directory of the
+   * sandbox's own at the top of `/dev/shm`, else in its work directory
+   * (whose path jobs can then read in their mount table). See `net_staging.ts`.
+   */
+  readonly netDirectory: string;
   /** Why fork mode was not used when no mode was asked for (null otherwise). */
   readonly forkUnavailable: string | null;
 }

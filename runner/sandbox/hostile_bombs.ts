@@ -78,6 +78,32 @@ export const bombCases: HostileCase[] = [
     },
   },
   {
+    name: "Sandbox.run() stops JavaScript buffers past the memory limit with reason memory",
+    run: async (sandbox) => {
+      // Pyodide's bridge allocates outside WebAssembly memory; elsewhere there is no bridge.
+      const ran = await runJob(
+        sandbox,
+        [
+          "try:",
+          "    import js",
+          "except ImportError:",
+          "    print('no js bridge')",
+          "    raise SystemExit(0)",
+          "buffers = []",
+          "for i in range(50):",
+          "    buffer = js.Uint8Array.new(100_000_000)",
+          "    buffer.fill(i + 1)",
+          "    buffers.append(buffer)",
+          "print('ALLOCATED', len(buffers))",
+        ].join("\n"),
+      );
+      if (ran.stdout === "no js bridge\n") assertSuccess(ran);
+      else assert.equal(ran.result.reason, "memory", `${ran.result.detail}\n${ran.stderr}`);
+      assert.ok(!ran.stdout.includes("ALLOCATED"), ran.stdout);
+      await assertStillRuns(sandbox);
+    },
+  },
+  {
     name: "Sandbox.run() stops a busy loop with reason timeout",
     run: async (sandbox) => {
       const ran = await runJob(sandbox, "while True:\n    pass");

@@ -9,6 +9,7 @@
 import { type NewSandbox, registerSuite } from "./_suite_helpers.ts";
 import { bombCases } from "./hostile_bombs.ts";
 import { setUpHost } from "./hostile_host.ts";
+import { kernelCases } from "./hostile_kernel.ts";
 import { reachCases } from "./hostile_reach.ts";
 import { trickCases } from "./hostile_tricks.ts";
 
@@ -26,7 +27,7 @@ const hostileLimits = {
 };
 
 /** Every case, in the order they are started. */
-const cases = [...reachCases, ...bombCases, ...trickCases];
+const cases = [...reachCases, ...bombCases, ...trickCases, ...kernelCases];
 
 /**
  * Registers the escape attempts for one backend as one `Deno.test`

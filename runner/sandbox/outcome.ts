@@ -77,9 +77,14 @@ export function classifyOutcome(seen: Observation, limits: OutcomeLimits): Outco
 function isMemoryErrorLine(line: string): boolean {
   // CPython and Pyodide end the traceback with "MemoryError"; PyPy may abort
   // with "MemoryError" in its fatal error report, or with its allocator's
-  // own words when the address space runs out outside the GC heap.
+  // own words when the address space runs out outside the GC heap. A Pyodide
+  // job whose JavaScript allocation (`import js`) found its worker's address
+  // space spent ends with V8's RangeError, wrapped in a JsException.
   return /^MemoryError\b/.test(line) || /Fatal RPython error: MemoryError/.test(line) ||
-    /^out of memory: couldn't allocate/.test(line) || /^using too much memory, aborting/.test(line);
+    /^out of memory: couldn't allocate/.test(line) ||
+    /^using too much memory, aborting/.test(line) ||
+    /^pyodide\.ffi\.JsException: RangeError: (Array buffer allocation failed|.*could not allocate memory)/
+      .test(line);
 }
 
 function exitDetail(seen: Observation): string {

@@ -114,3 +114,22 @@ Deno.test("classifyOutcome() reads PyPy's allocator giving up as memory", () => 
     );
   }
 });
+
+Deno.test("classifyOutcome() reads a JavaScript allocation failure in Pyodide as memory", () => {
+  for (
+    const line of [
+      "pyodide.ffi.JsException: RangeError: Array buffer allocation failed",
+      "pyodide.ffi.JsException: RangeError: WebAssembly.Memory(): could not allocate memory",
+    ]
+  ) {
+    assert.equal(
+      classifyOutcome({ ...ok, exitCode: 1, stderrLastLine: line }, limits).reason,
+      "memory",
+    );
+  }
+  const other = "pyodide.ffi.JsException: RangeError: Invalid typed array length: -1";
+  assert.equal(
+    classifyOutcome({ ...ok, exitCode: 1, stderrLastLine: other }, limits).reason,
+    "exception",
+  );
+});

@@ -31,7 +31,13 @@ import { version as pyodideVersion } from "pyodide";
 import { sandboxError, SandboxLifecycle } from "./lifecycle.ts";
 import { planNetEntries } from "./net_names.ts";
 import { classifyOutcome } from "./outcome.ts";
-import { encodeWorkerHeader, readyByte, workerFailureStatus } from "./pyodide_protocol.ts";
+import {
+  encodeWorkerHeader,
+  parseVmSizeBytes,
+  readyByte,
+  workerFailureStatus,
+} from "./pyodide_protocol.ts";
+import { findExecutable, hostSearchPath } from "./executables.ts";
 import {
   defaultSandboxLimits,
   type Sandbox,
@@ -40,7 +46,7 @@ import {
   type SandboxResult,
 } from "./sandbox.ts";
 import { supervise } from "./supervise.ts";
-import { pyodideWarmCount } from "../../limits.ts";
+import { pyodideAddressSpaceHeadroomBytes, pyodideWarmCount } from "../../limits.ts";
 
 /**
  * JS heap of a worker. Pyodide's JavaScript side needs ~50 MiB once loaded;
@@ -94,6 +100,7 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
       );
     }
   }
+  const prlimitPath = await findPrlimit();
   const tempDir = await Deno.makeTempDir({ prefix: "cloud-pyodide-" });
   const snapshotPath = await makeSnapshot(pyodideDir, limits, `${tempDir}/snapshot.bin`);
   const sandbox = new PyodidePool({
@@ -101,6 +108,7 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
     pyodideDir,
     tempDir,
     snapshotPath,
+    prlimitPath,
     warmCount: Math.max(1, options.warm ?? pyodideWarmCount),
   });
   const first = await sandbox.firstReady();
@@ -111,6 +119,21 @@ export async function createPyodideSandbox(options: PyodideOptions = {}): Promis
     );
   }
   return sandbox;
+}
+
+/**
+ * `prlimit` (util-linux), which bounds each worker's address space, on
+ * Linux; null elsewhere (RLIMIT_AS means little there: WebAssembly memory
+ * stays bounded, JavaScript memory does not). Throws `Error` on Linux
+ * without it.
+ */
+async function findPrlimit(): Promise<string | null> {
+  if (Deno.build.os !== "linux") return null;
+  const path = await findExecutable("prlimit", hostSearchPath());
+  if (path !== null) return path;
+  throw new Error(
+    "Cannot start pyodide sandbox: prlimit is missing, so a worker's memory cannot be bounded; fix: install util-linux (apt-get install util-linux)",
+  );
 }
 
 /** A started worker. */
@@ -130,6 +153,7 @@ class PyodidePool implements PyodideSandbox {
   readonly #pyodideDir: string;
   readonly #tempDir: string;
   readonly #snapshotPath: string | null;
+  readonly #prlimitPath: string | null;
   readonly #warmCount: number;
   readonly #pool: Worker[] = [];
   readonly #lifecycle = new SandboxLifecycle();
@@ -139,6 +163,7 @@ class PyodidePool implements PyodideSandbox {
     pyodideDir: string;
     tempDir: string;
     snapshotPath: string | null;
+    prlimitPath: string | null;
     warmCount: number;
   }) {
     this.limits = config.limits;
@@ -146,6 +171,7 @@ class PyodidePool implements PyodideSandbox {
     this.#tempDir = config.tempDir;
     this.#snapshotPath = config.snapshotPath;
     this.fromSnapshot = config.snapshotPath !== null;
+    this.#prlimitPath = config.prlimitPath;
     this.#warmCount = config.warmCount;
     this.#refill();
   }
@@ -200,6 +226,11 @@ class PyodidePool implements PyodideSandbox {
       await discard(worker);
       return sandboxError(`Worker failed to load Pyodide: ${ready.failure}`);
     }
+    const bounded = await this.#boundAddressSpace(worker.child.pid, inputBytes);
+    if (bounded !== null) {
+      await discard(worker);
+      return sandboxError(bounded);
+    }
     const header = encodeWorkerHeader({
       source: job.source,
       inputs: plan.entries.map((entry, i) => ({ name: entry.name, bytes: sizes[i]! })),
@@ -220,10 +251,13 @@ class PyodidePool implements PyodideSandbox {
     const workerFailed = seen.observation.exitCode === workerFailureStatus &&
       firstLine.startsWith("cloud-sandbox: ");
     // V8 reports its own heap exhaustion (a JS-side allocation by the job
-    // through `import js`) on stderr, then may hang until the wall clock.
-    const jsOutOfMemory = /Fatal JavaScript out of memory|JavaScript heap out of memory/.test(
-      new TextDecoder().decode(seen.stderr),
-    );
+    // through `import js`), or its address space spent (RLIMIT_AS) where it
+    // cannot throw, on stderr, then may hang until the wall clock.
+    const jsOutOfMemory =
+      /Fatal JavaScript out of memory|JavaScript heap out of memory|Fatal process out of memory/
+        .test(
+          new TextDecoder().decode(seen.stderr),
+        );
     const outcome = classifyOutcome({
       ...seen.observation,
       wallTimeout: seen.observation.wallTimeout && !jsOutOfMemory,
@@ -239,6 +273,35 @@ class PyodidePool implements PyodideSandbox {
       stderr: seen.stderr,
       wallMs: seen.wallMs,
     };
+  }
+
+  /**
+   * Sets RLIMIT_AS of the loaded worker `pid` to what it has reserved now
+   * plus the job's memory and a headroom for V8's own growth. Null when set,
+   * else why not.
+   */
+  async #boundAddressSpace(pid: number, inputBytes: number): Promise<string | null> {
+    if (this.#prlimitPath === null) return null;
+    let reserved: number;
+    try {
+      reserved = parseVmSizeBytes(await Deno.readTextFile(`/proc/${pid}/status`));
+    } catch (error) {
+      return `Cannot bound the worker's memory: ${error instanceof Error ? error.message : error}`;
+    }
+    const limit = reserved + inputBytes + pyodideAddressSpaceHeadroomBytes;
+    const output = await new Deno.Command(this.#prlimitPath, {
+      args: [`--pid=${pid}`, `--as=${limit}`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output().catch((error: Error) => ({
+      success: false,
+      stderr: new TextEncoder().encode(error.message),
+    }));
+    if (output.success) return null;
+    return `Cannot bound the worker's memory: prlimit failed (${
+      new TextDecoder().decode(output.stderr).trim()
+    })`;
   }
 
   /** The oldest warm worker (loaded first), or a new one. */

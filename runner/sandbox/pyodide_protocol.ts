@@ -36,3 +36,13 @@ export function encodeWorkerHeader(header: WorkerJobHeader): Uint8Array {
   out.set(json, length.length);
   return out;
 }
+
+/**
+ * The address space (`VmSize`) of a process, in bytes, from its
+ * `/proc/<pid>/status`. Throws `Error` when the line is missing.
+ */
+export function parseVmSizeBytes(status: string): number {
+  const match = /^VmSize:\s+(\d+) kB$/m.exec(status);
+  if (match === null) throw new Error("Cannot read address space: no VmSize line in the status");
+  return Number(match[1]) * 1024;
+}

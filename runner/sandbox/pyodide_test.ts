@@ -44,6 +44,54 @@ Deno.test("createPyodideSandbox() reports a JavaScript heap bomb as memory", asy
   }
 });
 
+Deno.test("createPyodideSandbox() bounds a worker's whole memory, JavaScript buffers included", async () => {
+  const memoryBytes = 256 * 1024 * 1024;
+  const sandbox = await createPyodideSandbox({
+    limits: { memoryBytes, wallMs: 30_000, cpuSeconds: 30 },
+    warm: 1,
+  });
+  let peakBytes = 0;
+  const sampler = setInterval(() => peakBytes = Math.max(peakBytes, workersPeakBytes()), 50);
+  try {
+    const many = await runJob(
+      sandbox,
+      "import js\nbufs = []\nfor i in range(50):\n    b = js.Uint8Array.new(100_000_000)\n    b.fill(1)\n    bufs.append(b)",
+    );
+    assert.equal(many.result.reason, "memory", `${many.result.detail}\n${many.stderr}`);
+    const huge = await runJob(sandbox, "import js\nprint(js.Uint8Array.new(4_000_000_000).length)");
+    assert.equal(huge.result.reason, "memory", `${huge.result.detail}\n${huge.stderr}`);
+    assert.equal(huge.stdout, "");
+    peakBytes = Math.max(peakBytes, workersPeakBytes());
+    // Loaded Pyodide (~220 MiB), its WebAssembly memory, the headroom for
+    // JavaScript (512 MiB): far from the 5 GB the job asked for.
+    assert.ok(peakBytes > 0, "no worker was sampled");
+    assert.ok(peakBytes < memoryBytes + 1.25 * 1024 ** 3, `a worker reached ${peakBytes} bytes`);
+    assert.equal((await runJob(sandbox, "print('still ok')")).stdout, "still ok\n");
+  } finally {
+    clearInterval(sampler);
+    await sandbox.close();
+  }
+});
+
+/** The largest peak resident size (VmHWM) among this process's Pyodide workers now. */
+function workersPeakBytes(): number {
+  let peak = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${entry.name}/status`);
+      if (Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) !== Deno.pid) continue;
+      if (!Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).includes("pyodide_worker")) {
+        continue;
+      }
+      peak = Math.max(peak, Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024);
+    } catch {
+      // Gone.
+    }
+  }
+  return peak;
+}
+
 /** The Deno cache this process loaded Pyodide from. */
 function denoCacheDir(): string {
   const pyodideDir = decodeURIComponent(new URL(".", import.meta.resolve("pyodide")).pathname);

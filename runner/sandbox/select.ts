@@ -32,7 +32,7 @@ export interface CreateSandboxOptions {
   readonly limits?: Partial<SandboxLimits>;
   /** Interpreters kept started ahead of time (backend default if absent). */
   readonly warm?: number;
-  /** bwrap: directory for per-job `/net` links (see `BwrapOptions.workDir`). */
+  /** bwrap: where the sandbox makes its own directory (see `BwrapOptions.workDir`). */
   readonly workDir?: string;
   /** Told why `"auto"` did not take bwrap. */
   readonly onFallback?: (reason: string) => void;

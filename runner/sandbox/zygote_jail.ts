@@ -125,7 +125,7 @@ export class ZygoteJail {
    */
   async link(entries: readonly NetEntry[]): Promise<boolean> {
     for (const entry of entries) this.#linked.add(entry.segments[0]!);
-    if (await linkInputs(this.netDir, entries)) return true;
+    if (await linkInputs(this.#base, this.netDir, entries)) return true;
     // Left behind, a link would show in the next job's /net: never reuse the jail then.
     await this.#unlink().catch(() => this.#killJail());
     return false;
