@@ -1,8 +1,9 @@
 /**
- * The accept loop: frames in, replies out, limits on connections, idle time
- * and slow frames. Nothing a client sends can stop the server: every bad
- * frame or request gets a NACK (and, when the stream cannot be trusted any
- * more, a closed connection).
+ * The accept loop: frames in, replies out, limits on connections (in all
+ * and per remote address), idle time, the handshake and slow frames.
+ * Nothing a client sends can stop the server: every bad frame or request
+ * gets a NACK (and, when the stream cannot be trusted any more, a closed
+ * connection).
  *
  * @module
  */
@@ -19,6 +20,7 @@ import {
 } from "../protocol/message.ts";
 import {
   connectionsMax,
+  connectionsPerAddressMax,
   deadlineSweepMsMax,
   frameReadMs,
   idleMs,
@@ -32,13 +34,28 @@ export interface RequestHandler {
   handle(request: Request, session: Session): Promise<Reply>;
 }
 
+/** A certificate chain and its private key, PEM. */
+export interface TlsCertificate {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
   readonly hostname: string;
   readonly port: number;
   readonly connectionsMax?: number;
+  /** Connections one remote address may hold (those authenticated as `server` aside). */
+  readonly connectionsPerAddressMax?: number;
   readonly idleMs?: number;
   readonly frameReadMs?: number;
+  /**
+   * When set, a connection that has not authenticated (AUTH) this long
+   * after it was accepted is closed: set it on servers with an auth file.
+   */
+  readonly handshakeMs?: number;
+  /** Speak TLS with this certificate to everyone. */
+  readonly tls?: TlsCertificate;
   readonly log?: (message: string) => void;
 }
 
@@ -49,11 +66,40 @@ export interface Listening {
   close(): void;
 }
 
+/** What the accept loop knows of the connections it serves. */
+export interface Occupancy {
+  /** Connections served now. */
+  readonly total: number;
+  /** Of those, the ones from the address asking that count against its limit. */
+  readonly fromAddress: number;
+}
+
+/**
+ * Whether a new connection from an address is served: the reply it gets
+ * instead (NACK:busy, naming the limit) or null. Pure.
+ */
+export function admission(
+  occupancy: Occupancy,
+  limits: { readonly total: number; readonly perAddress: number; readonly address: string },
+): Reply | null {
+  if (occupancy.total >= limits.total) {
+    return nack("busy", `Server is at its limit of ${limits.total} connections`);
+  }
+  if (occupancy.fromAddress >= limits.perAddress) {
+    return nack(
+      "busy",
+      `Server is at its limit of ${limits.perAddress} connections from ${limits.address}`,
+    );
+  }
+  return null;
+}
+
 /** Listens for connections and serves each with `node`. */
 export function serve(node: RequestHandler, options: ServeOptions): Listening {
   let listener: Deno.Listener;
   try {
-    listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    const address = { hostname: options.hostname, port: options.port };
+    listener = options.tls ? Deno.listenTls({ ...address, ...options.tls }) : Deno.listen(address);
   } catch (error) {
     const why = error instanceof Deno.errors.AddrInUse
       ? "the port is in use (another server on it?)"
@@ -66,28 +112,49 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
       cause: error,
     });
   }
-  const connections = new Map<Deno.Conn, Deadline>();
+  const connections = new Map<Deno.Conn, Slot>();
+  /** Connections per remote address, those that count against its limit. */
+  const perAddress = new Map<string, number>();
+  const uncount = (slot: Slot) => {
+    if (!slot.counted) return;
+    slot.counted = false;
+    const left = (perAddress.get(slot.remote) ?? 1) - 1;
+    if (left > 0) perAddress.set(slot.remote, left);
+    else perAddress.delete(slot.remote);
+  };
   const limit = options.connectionsMax ?? connectionsMax;
+  const perAddressLimit = options.connectionsPerAddressMax ?? connectionsPerAddressMax;
   const log = options.log ?? (() => {});
   let closing = false;
   // One timer for every connection's deadline, rather than a timer set and
   // cleared around every read (which cost about a tenth of a GET).
-  const shortestMs = Math.min(options.idleMs ?? idleMs, options.frameReadMs ?? frameReadMs);
+  const shortestMs = Math.min(
+    options.idleMs ?? idleMs,
+    options.frameReadMs ?? frameReadMs,
+    options.handshakeMs ?? Infinity,
+  );
   const sweeper = setInterval(() => {
     const now = performance.now();
-    for (const [conn, deadline] of connections) if (now >= deadline.at) closeQuietly(conn);
+    for (const [conn, slot] of connections) if (now >= slot.at) closeQuietly(conn);
   }, Math.min(Math.max(shortestMs / 10, 10), deadlineSweepMsMax));
   const done = (async () => {
     for await (const conn of listener) {
-      if (connections.size >= limit) {
-        void refuse(conn, limit);
+      const remote = remoteAddress(conn);
+      const refusal = admission(
+        { total: connections.size, fromAddress: perAddress.get(remote) ?? 0 },
+        { total: limit, perAddress: perAddressLimit, address: remote },
+      );
+      if (refusal) {
+        void refuse(conn, refusal);
         continue;
       }
-      const deadline = { at: Infinity };
-      connections.set(conn, deadline);
-      void handleConnection(node, conn, deadline, options, log).finally(() =>
-        connections.delete(conn)
-      );
+      const slot: Slot = { at: Infinity, remote, counted: true };
+      perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
+      connections.set(conn, slot);
+      void handleConnection(node, conn, slot, { ...options, log, uncount }).finally(() => {
+        connections.delete(conn);
+        uncount(slot);
+      });
     }
   })().catch((error) => {
     if (!closing) log(`accept loop stopped: ${(error as Error).message}`);
@@ -108,12 +175,15 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
   };
 }
 
-async function refuse(conn: Deno.Conn, limit: number): Promise<void> {
+/** The IP address on the other side of `conn`. */
+function remoteAddress(conn: Deno.Conn): string {
+  const address = conn.remoteAddr;
+  return address.transport === "tcp" ? address.hostname : "local";
+}
+
+async function refuse(conn: Deno.Conn, reply: Reply): Promise<void> {
   try {
-    await writeAll(
-      conn,
-      encodeFrame(encodeReply(nack("busy", `Server is at its limit of ${limit} connections`))),
-    );
+    await writeAll(conn, encodeFrame(encodeReply(reply)));
   } catch {
     // The client went away first.
   }
@@ -128,29 +198,51 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-/** When a connection is closed unless it makes progress (`performance.now()` ms). */
-interface Deadline {
+/** One connection as the accept loop tracks it. */
+interface Slot {
+  /** When the connection is closed unless it makes progress (`performance.now()` ms). */
   at: number;
+  /** Its remote address. */
+  readonly remote: string;
+  /** Whether it counts against its address's limit (until it authenticates as a server). */
+  counted: boolean;
+}
+
+/** Errors of a connection that say only that the other side went away or spoke no TLS. */
+function quietError(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.InvalidData ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.BrokenPipe;
 }
 
 async function handleConnection(
   node: RequestHandler,
   conn: Deno.Conn,
-  deadline: Deadline,
-  options: ServeOptions,
-  log: (message: string) => void,
+  slot: Slot,
+  options: ServeOptions & {
+    log: (message: string) => void;
+    uncount: (slot: Slot) => void;
+  },
 ): Promise<void> {
   const decoder = new FrameDecoder();
   const buffer = new Uint8Array(readChunkBytes);
-  const session: Session = { peer: null };
+  const session: Session = { peer: null, remote: slot.remote };
   const idleLimitMs = options.idleMs ?? idleMs;
   const frameLimitMs = options.frameReadMs ?? frameReadMs;
+  const acceptedAt = performance.now();
+  /** When the last useful request was served: requests refused or unparsed keep nothing alive. */
+  const activity = { usefulAt: acceptedAt };
   /** When the frame now arriving started: a frame must arrive whole within `frameLimitMs`. */
   let partialSince: number | null = null;
   const arm = () => {
-    deadline.at = partialSince === null
-      ? performance.now() + idleLimitMs
-      : partialSince + frameLimitMs;
+    const handshakeDue = options.handshakeMs !== undefined && session.role === undefined
+      ? acceptedAt + options.handshakeMs
+      : Infinity;
+    slot.at = partialSince === null
+      ? Math.min(handshakeDue, activity.usefulAt + idleLimitMs)
+      : Math.min(handshakeDue, partialSince + frameLimitMs);
   };
   const reads: Reads = { pending: null, spare: null };
   try {
@@ -162,22 +254,21 @@ async function handleConnection(
       const bytes = pending?.bytes ?? buffer;
       const count = await (pending?.count ?? conn.read(buffer));
       // No deadline while requests are served: a long WAIT is not idleness.
-      deadline.at = Infinity;
+      slot.at = Infinity;
       if (count === null) return;
       decoder.push(bytes.subarray(0, count));
       const pendingBefore = decoder.pendingBytes;
-      if (!await drain(node, conn, decoder, session, reads)) return;
+      const open = await drain(node, conn, decoder, { session, reads, activity });
+      // Peers keep pools of connections to each other: theirs do not count per address.
+      if (session.role === "server") options.uncount(slot);
+      if (!open) return;
       if (decoder.pendingBytes === 0) partialSince = null;
       else if (partialSince === null || decoder.pendingBytes < pendingBefore) {
         partialSince = performance.now();
       }
     }
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset)
-    ) {
-      log(`connection error: ${(error as Error).message}`);
-    }
+    if (!quietError(error)) options.log(`connection error: ${(error as Error).message}`);
   } finally {
     closeQuietly(conn);
   }
@@ -235,16 +326,20 @@ function handleWatching(
   return node.handle(request, { ...session, hangUp: hangUp.signal });
 }
 
+/** NACK reasons of requests that did nothing: they do not count as activity for the idle limit. */
+const uselessReasons: ReadonlySet<string> = new Set(["auth", "forbidden", "unknown-command"]);
+
 /** Serves every complete frame received; false when the connection must close. */
 async function drain(
   node: RequestHandler,
   conn: Deno.Conn,
   decoder: FrameDecoder,
-  session: Session,
-  reads: Reads,
+  state: { session: Session; reads: Reads; activity: { usefulAt: number } },
 ): Promise<boolean> {
+  const { session, reads, activity } = state;
   for (;;) {
     let reply: Reply;
+    let useful = false;
     try {
       const decoded = decoder.next();
       if (decoded === null) return true;
@@ -259,6 +354,7 @@ async function drain(
         const request = parseRequest(decodePayload(decoded.payload));
         if (request.command === "STOP") return false;
         reply = await handleWatching(node, request, conn, session, reads);
+        useful = reply.ok || !uselessReasons.has(reply.reason);
       }
     } catch (error) {
       if (error instanceof FrameError) {
@@ -269,6 +365,8 @@ async function drain(
       reply = nack(error.reason, error.message);
     }
     await writeAll(conn, replyFrame(reply));
+    if (useful) activity.usefulAt = performance.now();
+    if (session.closing) return false;
   }
 }
 
