@@ -18,6 +18,7 @@ import {
   tlsSettings,
 } from "../protocol/auth_config.ts";
 import {
+  authHandshakeMs,
   connectionsMax,
   connectionsPerAddressMax,
   frameReadMs,
@@ -198,6 +199,12 @@ export function serverCommand(): Command {
       idleMs,
     )
     .option(
+      "--handshake-ms <ms>",
+      "with --auth-file: close connections not authenticated this long after they opened",
+      integerOption(100, 3_600_000),
+      authHandshakeMs,
+    )
+    .option(
       "--frame-read-ms <ms>",
       "close connections that stop in the middle of a frame this long",
       integerOption(100, 3_600_000),
@@ -244,6 +251,7 @@ export function serverCommand(): Command {
           leaseMs: options.leaseMs,
           connectionsMax: options.maxConnections,
           connectionsPerAddressMax: options.maxConnectionsPerAddress,
+          handshakeMs: options.handshakeMs,
           idleMs: options.idleMs,
           frameReadMs: options.frameReadMs,
           ...(host !== undefined && port !== undefined ? { join: { host, port } } : {}),

@@ -32,6 +32,8 @@ export interface ServerOptions {
   readonly connectionsPerAddressMax?: number;
   readonly idleMs?: number;
   readonly frameReadMs?: number;
+  /** With `auth`: how long a connection may stay unauthenticated (default `authHandshakeMs`). */
+  readonly handshakeMs?: number;
   readonly join?: { readonly host: string; readonly port: number };
   readonly log?: (message: string) => void;
   /** Secrets connections must prove (the auth file); none: an open server. */
@@ -74,7 +76,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ...(options.connectionsPerAddressMax
           ? { connectionsPerAddressMax: options.connectionsPerAddressMax }
           : {}),
-        ...(options.auth ? { handshakeMs: authHandshakeMs } : {}),
+        ...(options.auth ? { handshakeMs: options.handshakeMs ?? authHandshakeMs } : {}),
         ...(options.tls ? { tls: options.tls } : {}),
         ...(options.idleMs ? { idleMs: options.idleMs } : {}),
         ...(options.frameReadMs ? { frameReadMs: options.frameReadMs } : {}),

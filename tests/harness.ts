@@ -146,10 +146,9 @@ export class ServerProcess {
       "server",
       String(options.port ?? 0),
       ...(options.join ? [options.join.host, String(options.join.port)] : []),
-      "--listen",
-      "127.0.0.1",
-      "--advertise",
-      "127.0.0.1",
+      ...(options.listen === null
+        ? []
+        : ["--listen", options.listen ?? "127.0.0.1", "--advertise", "127.0.0.1"]),
       "--data",
       dataDir,
       ...(auth ? ["--auth-file", auth.authFile] : []),
@@ -236,6 +235,8 @@ export interface ServerStartOptions {
   auth?: TestAuth | boolean;
   /** Speak TLS with these certificates (trusting their CA for peers). */
   tls?: TestCertificates;
+  /** The address to listen on (127.0.0.1 by default, advertised as 127.0.0.1); null: the server's default. */
+  listen?: string | null;
 }
 
 /**
