@@ -460,3 +460,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test("security: a server refuses to start on a malformed or readable auth file, in one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cloud-test-authfile-" });
+  try {
+    const start = (authFile: string) =>
+      runCloud(["server", "0", "--data", `${dir}/data`, "--auth-file", authFile], {
+        signal: AbortSignal.timeout(20_000),
+        role: null,
+      });
+    await Deno.writeTextFile(`${dir}/bad`, `client ${"a".repeat(64)}\nrunner\n`, { mode: 0o600 });
+    const malformed = await start(`${dir}/bad`);
+    assert.equal(malformed.code, 1, malformed.stderr);
+    assert.equal(
+      malformed.stderr,
+      `cloud: Cannot use the auth file ${dir}/bad: line 2 is not "<role> <secret>"\n`,
+    );
+    await Deno.writeTextFile(`${dir}/open`, `client ${"a".repeat(64)}\n`, { mode: 0o644 });
+    await Deno.chmod(`${dir}/open`, 0o644);
+    const readable = await start(`${dir}/open`);
+    assert.equal(readable.code, 1, readable.stderr);
+    assert.equal(
+      readable.stderr,
+      `cloud: Cannot use the auth file ${dir}/open: group or others may read it (mode 644); run chmod 600 ${dir}/open\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
