@@ -196,10 +196,11 @@ export const frameReadMs = 15_000;
 
 /**
  * Most connections one remote address holds at once (connections that
- * authenticated as `server` do not count: peers keep pools to each other).
- * With `connectionsMax` 1024, one host cannot take more than a sixteenth
- * of the slots, so it cannot keep others out; 64 still covers a runner
- * with many lanes and a client with 32 chunk transfers in flight.
+ * authenticated as `runner` or `server` do not count: a runner holds one
+ * per lane, peers keep pools to each other). With `connectionsMax` 1024,
+ * one host cannot take more than a sixteenth of the slots, so it cannot
+ * keep others out; 64 still covers a client with 32 chunk transfers in
+ * flight.
  */
 export const connectionsPerAddressMax = 64;
 

@@ -30,7 +30,10 @@ export class ConnectionError extends Error {
 }
 
 /** Writes all of `bytes`, however the socket splits them. */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(
+  conn: { write(bytes: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }

@@ -188,7 +188,7 @@ export function serverCommand(): Command {
     )
     .option(
       "--max-connections-per-address <n>",
-      "connections one remote address may hold (peers aside)",
+      "connections one remote address may hold (runners and peer servers aside)",
       integerOption(1, 100_000),
       connectionsPerAddressMax,
     )

@@ -27,6 +27,8 @@ import {
   readChunkBytes,
 } from "../limits.ts";
 import type { Request } from "../protocol/message.ts";
+import { listenTls, type StreamConn } from "./tls_listener.ts";
+import type { Role } from "../protocol/auth.ts";
 import type { Session } from "./session.ts";
 
 /** Whatever serves requests: a server node. */
@@ -45,7 +47,7 @@ export interface ServeOptions {
   readonly hostname: string;
   readonly port: number;
   readonly connectionsMax?: number;
-  /** Connections one remote address may hold (those authenticated as `server` aside). */
+  /** Connections one remote address may hold (those authenticated as `runner` or `server` aside). */
   readonly connectionsPerAddressMax?: number;
   readonly idleMs?: number;
   readonly frameReadMs?: number;
@@ -54,9 +56,13 @@ export interface ServeOptions {
    * after it was accepted is closed: set it on servers with an auth file.
    */
   readonly handshakeMs?: number;
-  /** Speak TLS with this certificate to everyone. */
-  readonly tls?: TlsCertificate;
   readonly log?: (message: string) => void;
+}
+
+/** Options of {@linkcode serveTls}. */
+export interface ServeTlsOptions extends ServeOptions {
+  /** Speak TLS with this certificate to everyone. */
+  readonly tls: TlsCertificate;
 }
 
 /** A listening server; `close()` stops accepting and drops every connection. */
@@ -94,25 +100,73 @@ export function admission(
   return null;
 }
 
-/** Listens for connections and serves each with `node`. */
+/**
+ * Listens for TCP connections and serves each with `node`.
+ *
+ * @throws {Error} naming the address and why when it cannot listen.
+ */
 export function serve(node: RequestHandler, options: ServeOptions): Listening {
   let listener: Deno.Listener;
   try {
-    const address = { hostname: options.hostname, port: options.port };
-    listener = options.tls ? Deno.listenTls({ ...address, ...options.tls }) : Deno.listen(address);
+    listener = Deno.listen({ hostname: options.hostname, port: options.port });
   } catch (error) {
-    const why = error instanceof Deno.errors.AddrInUse
-      ? "the port is in use (another server on it?)"
-      : error instanceof Deno.errors.AddrNotAvailable
-      ? "no such address on this machine"
-      : error instanceof Deno.errors.PermissionDenied
-      ? "permission denied (ports below 1024 need privileges)"
-      : (error as Error).message;
-    throw new Error(`Cannot listen on ${options.hostname}:${options.port}: ${why}`, {
-      cause: error,
-    });
+    throw cannotListen(options, error);
   }
-  const connections = new Map<Deno.Conn, Slot>();
+  return acceptLoop(node, {
+    port: (listener.addr as Deno.NetAddr).port,
+    close: () => listener.close(),
+    [Symbol.asyncIterator]: () => listener[Symbol.asyncIterator](),
+  }, options);
+}
+
+/**
+ * Listens for TLS connections and serves each with `node`, once its TLS
+ * handshake is done (within `frameReadMs`).
+ *
+ * @throws {Error} naming the address and why when it cannot listen.
+ */
+export async function serveTls(node: RequestHandler, options: ServeTlsOptions): Promise<Listening> {
+  let listener: Awaited<ReturnType<typeof listenTls>>;
+  try {
+    listener = await listenTls({
+      hostname: options.hostname,
+      port: options.port,
+      ...options.tls,
+      handshakeMs: options.frameReadMs ?? frameReadMs,
+      pendingPerAddressMax: options.connectionsPerAddressMax ?? connectionsPerAddressMax,
+    });
+  } catch (error) {
+    throw cannotListen(options, error);
+  }
+  return acceptLoop(node, {
+    port: listener.addr.port,
+    close: () => listener.close(),
+    [Symbol.asyncIterator]: () => listener[Symbol.asyncIterator](),
+  }, options);
+}
+
+function cannotListen(options: ServeOptions, error: unknown): Error {
+  const why = error instanceof Deno.errors.AddrInUse
+    ? "the port is in use (another server on it?)"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "no such address on this machine"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied (ports below 1024 need privileges)"
+    : (error as Error).message;
+  return new Error(`Cannot listen on ${options.hostname}:${options.port}: ${why}`, {
+    cause: error,
+  });
+}
+
+/** Where connections come from: a listening socket, TCP or TLS. */
+interface Source extends AsyncIterable<StreamConn> {
+  readonly port: number;
+  close(): void;
+}
+
+/** Serves every connection of `listener` until closed. */
+function acceptLoop(node: RequestHandler, listener: Source, options: ServeOptions): Listening {
+  const connections = new Map<StreamConn, Slot>();
   /** Connections per remote address, those that count against its limit. */
   const perAddress = new Map<string, number>();
   const uncount = (slot: Slot) => {
@@ -145,7 +199,7 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
         { total: limit, perAddress: perAddressLimit, address: remote },
       );
       if (refusal) {
-        void refuse(conn, refusal);
+        void refuse(conn, refusal, options.frameReadMs ?? frameReadMs);
         continue;
       }
       const slot: Slot = { at: Infinity, remote, counted: true };
@@ -160,7 +214,7 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
     if (!closing) log(`accept loop stopped: ${(error as Error).message}`);
   }).finally(() => clearInterval(sweeper));
   return {
-    port: (listener.addr as Deno.NetAddr).port,
+    port: listener.port,
     done,
     close() {
       closing = true;
@@ -176,21 +230,28 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
 }
 
 /** The IP address on the other side of `conn`. */
-function remoteAddress(conn: Deno.Conn): string {
+function remoteAddress(conn: StreamConn): string {
   const address = conn.remoteAddr;
   return address.transport === "tcp" ? address.hostname : "local";
 }
 
-async function refuse(conn: Deno.Conn, reply: Reply): Promise<void> {
+/**
+ * Writes `reply` and closes; within `timeoutMs` whatever happens (over TLS
+ * the write waits for a handshake a hostile client may never finish).
+ */
+async function refuse(conn: StreamConn, reply: Reply, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
   try {
     await writeAll(conn, encodeFrame(encodeReply(reply)));
   } catch {
-    // The client went away first.
+    // The client went away first, or the timer closed the connection.
+  } finally {
+    clearTimeout(timer);
   }
   closeQuietly(conn);
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: StreamConn): void {
   try {
     conn.close();
   } catch {
@@ -208,6 +269,15 @@ interface Slot {
   counted: boolean;
 }
 
+/**
+ * Whether a connection of `role` counts against its address's limit: those
+ * of the machines the operator runs (peers keep pools of connections to
+ * each other; a runner holds one per lane and more) do not.
+ */
+export function countsPerAddress(role: Role): boolean {
+  return role === "client";
+}
+
 /** Errors of a connection that say only that the other side went away or spoke no TLS. */
 function quietError(error: unknown): boolean {
   return error instanceof Deno.errors.BadResource ||
@@ -219,7 +289,7 @@ function quietError(error: unknown): boolean {
 
 async function handleConnection(
   node: RequestHandler,
-  conn: Deno.Conn,
+  conn: StreamConn,
   slot: Slot,
   options: ServeOptions & {
     log: (message: string) => void;
@@ -259,8 +329,7 @@ async function handleConnection(
       decoder.push(bytes.subarray(0, count));
       const pendingBefore = decoder.pendingBytes;
       const open = await drain(node, conn, decoder, { session, reads, activity });
-      // Peers keep pools of connections to each other: theirs do not count per address.
-      if (session.role === "server") options.uncount(slot);
+      if (session.role !== undefined && !countsPerAddress(session.role)) options.uncount(slot);
       if (!open) return;
       if (decoder.pendingBytes === 0) partialSince = null;
       else if (partialSince === null || decoder.pendingBytes < pendingBefore) {
@@ -306,7 +375,7 @@ function mayWait(request: Request): boolean {
 function handleWatching(
   node: RequestHandler,
   request: Request,
-  conn: Deno.Conn,
+  conn: StreamConn,
   session: Session,
   reads: Reads,
 ): Promise<Reply> {
@@ -332,7 +401,7 @@ const uselessReasons: ReadonlySet<string> = new Set(["auth", "forbidden", "unkno
 /** Serves every complete frame received; false when the connection must close. */
 async function drain(
   node: RequestHandler,
-  conn: Deno.Conn,
+  conn: StreamConn,
   decoder: FrameDecoder,
   state: { session: Session; reads: Reads; activity: { usefulAt: number } },
 ): Promise<boolean> {

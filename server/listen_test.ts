@@ -11,7 +11,15 @@ import {
   type Reply,
   type Request,
 } from "../protocol/message.ts";
-import { admission, type Listening, type RequestHandler, serve } from "./listen.ts";
+import {
+  admission,
+  countsPerAddress,
+  type Listening,
+  type RequestHandler,
+  serve,
+  serveTls,
+  type TlsCertificate,
+} from "./listen.ts";
 import type { Session } from "./session.ts";
 
 /** A handler that records what it serves; GETJ with a wait waits for a hang-up. */
@@ -38,8 +46,21 @@ class Recorder implements RequestHandler {
       });
     }
     if (request.command === "INFO") return Promise.resolve(ack("x".repeat(70_000)));
+    if (request.command === "STAT") return Promise.resolve(ack("y".repeat(60_000)));
     return Promise.resolve(ack(request.command));
   }
+}
+
+/** A TLS server of `handler` (see {@linkcode listen}). */
+async function listenTls(handler: RequestHandler, tls: TlsCertificate) {
+  const listening = await serveTls(handler, { hostname: "127.0.0.1", port: 0, tls });
+  return {
+    listening,
+    async [Symbol.asyncDispose]() {
+      listening.close();
+      await listening.done;
+    },
+  };
 }
 
 function listen(handler: RequestHandler, options: Partial<Parameters<typeof serve>[1]> = {}) {
@@ -290,15 +311,17 @@ Deno.test("serve() limits connections per address: one host holding many cannot 
   }
 });
 
-Deno.test("serve() does not count connections authenticated as servers against their address", async () => {
+Deno.test("serve() does not count connections authenticated as runners or servers against their address", async () => {
   await using server = listen(new Gatekeeper(), { connectionsPerAddressMax: 2 });
   const port = server.listening.port;
   const open: RawSocket[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const peer = await rawFrom("127.0.0.4", port);
-      open.push(peer);
-      assert.deepEqual(await peer.request(`AUTH:server:${proof}`), ack(), `peer ${i}`);
+      for (const role of ["server", "runner"]) {
+        const trusted = await rawFrom("127.0.0.4", port);
+        open.push(trusted);
+        assert.deepEqual(await trusted.request(`AUTH:${role}:${proof}`), ack(), `${role} ${i}`);
+      }
     }
     const clients = [await rawFrom("127.0.0.4", port), await rawFrom("127.0.0.4", port)];
     open.push(...clients);
@@ -375,6 +398,13 @@ Deno.test("serve() closes the connection after a reply that says so (too many fa
   }
 });
 
+Deno.test("countsPerAddress() counts clients only", () => {
+  assert.deepEqual(
+    (["client", "runner", "server"] as const).map(countsPerAddress),
+    [true, false, false],
+  );
+});
+
 Deno.test("admission() refuses at the total limit, then at the address's limit", () => {
   const limits = { total: 10, perAddress: 3, address: "192.0.2.1" };
   assert.equal(admission({ total: 9, fromAddress: 2 }, limits), null);
@@ -391,8 +421,9 @@ Deno.test("admission() refuses at the total limit, then at the address's limit",
 Deno.test("serve() with a certificate speaks TLS; a client checks the CA and the name", async () => {
   const certificates = await makeCertificates();
   try {
-    await using server = listen(new Recorder(), {
-      tls: { cert: certificates.cert, key: certificates.key },
+    await using server = await listenTls(new Recorder(), {
+      cert: certificates.cert,
+      key: certificates.key,
     });
     const port = server.listening.port;
     const client = await Connection.open("127.0.0.1", port, {
@@ -400,6 +431,15 @@ Deno.test("serve() with a certificate speaks TLS; a client checks the CA and the
     });
     try {
       assert.deepEqual(await client.request({ command: "GETS" }), ack("GETS"));
+      // Replies of several TLS records, and requests pipelined behind each other.
+      for (let i = 0; i < 5; i++) {
+        const big = await client.request({ command: "STAT", hash: 1 });
+        assert.equal(big.ok && big.fields[0]!.length, 60_000);
+      }
+      const many = await Promise.all(
+        Array.from({ length: 20 }, () => client.request({ command: "GETS" })),
+      );
+      assert.ok(many.every((reply) => reply.ok));
     } finally {
       client.close();
     }
@@ -419,8 +459,9 @@ Deno.test("serve() with a certificate speaks TLS; a client checks the CA and the
     // The right CA, the wrong name.
     const elsewhere = await makeCertificates(["DNS:elsewhere.example"]);
     try {
-      await using misnamed = listen(new Recorder(), {
-        tls: { cert: elsewhere.cert, key: elsewhere.key },
+      await using misnamed = await listenTls(new Recorder(), {
+        cert: elsewhere.cert,
+        key: elsewhere.key,
       });
       await assert.rejects(
         Connection.open("127.0.0.1", misnamed.listening.port, { tls: { caCerts: [elsewhere.ca] } }),
@@ -434,6 +475,10 @@ Deno.test("serve() with a certificate speaks TLS; a client checks the CA and the
     const plain = await Connection.open("127.0.0.1", port, { requestTimeoutMs: 2_000 });
     await assert.rejects(plain.request({ command: "GETS" }), ConnectionError);
     plain.close();
+    // Served all along.
+    const again = await Connection.open("127.0.0.1", port, { tls: { caCerts: [certificates.ca] } });
+    assert.deepEqual(await again.request({ command: "GETS" }), ack("GETS"));
+    again.close();
   } finally {
     await Deno.remove(certificates.dir, { recursive: true });
   }

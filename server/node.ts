@@ -289,11 +289,6 @@ export class Node {
     }
   }
 
-  /** True when connections must authenticate before they send anything else. */
-  get authRequired(): boolean {
-    return this.#authentication.required;
-  }
-
   /**
    * Hands a request to its command's handler: the one place every request
    * passes, after the check of who may send it.

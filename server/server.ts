@@ -11,8 +11,10 @@ import { authHandshakeMs } from "../limits.ts";
 import { lockDirectory } from "../lockfile.ts";
 import { Store } from "./store.ts";
 import { Node } from "./node.ts";
-import { type Listening, serve, type TlsCertificate } from "./listen.ts";
+import { type Listening, serve, serveTls, type TlsCertificate } from "./listen.ts";
 import { PeerPool } from "./peers.ts";
+import type { Request } from "../protocol/message.ts";
+import type { Session } from "./session.ts";
 
 /** Options of {@linkcode startServer}. */
 export interface ServerOptions {
@@ -28,7 +30,7 @@ export interface ServerOptions {
   readonly vnodes: number;
   readonly leaseMs: number;
   readonly connectionsMax: number;
-  /** Connections one remote address may hold (peers authenticated as servers aside). */
+  /** Connections one remote address may hold (runners and peers aside). */
   readonly connectionsPerAddressMax?: number;
   readonly idleMs?: number;
   readonly frameReadMs?: number;
@@ -67,22 +69,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let node: Node | undefined;
   try {
     const ref: { node?: Node } = {};
-    listening = serve(
-      { handle: (request, session) => ref.node!.handle(request, session) },
-      {
-        hostname: options.listen,
-        port: options.port,
-        connectionsMax: options.connectionsMax,
-        ...(options.connectionsPerAddressMax
-          ? { connectionsPerAddressMax: options.connectionsPerAddressMax }
-          : {}),
-        ...(options.auth ? { handshakeMs: options.handshakeMs ?? authHandshakeMs } : {}),
-        ...(options.tls ? { tls: options.tls } : {}),
-        ...(options.idleMs ? { idleMs: options.idleMs } : {}),
-        ...(options.frameReadMs ? { frameReadMs: options.frameReadMs } : {}),
-        ...(options.log ? { log: options.log } : {}),
-      },
-    );
+    const handler = {
+      handle: (request: Request, session: Session) => ref.node!.handle(request, session),
+    };
+    const serving = {
+      hostname: options.listen,
+      port: options.port,
+      connectionsMax: options.connectionsMax,
+      ...(options.connectionsPerAddressMax
+        ? { connectionsPerAddressMax: options.connectionsPerAddressMax }
+        : {}),
+      ...(options.auth ? { handshakeMs: options.handshakeMs ?? authHandshakeMs } : {}),
+      ...(options.idleMs ? { idleMs: options.idleMs } : {}),
+      ...(options.frameReadMs ? { frameReadMs: options.frameReadMs } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    };
+    listening = options.tls
+      ? await serveTls(handler, { ...serving, tls: options.tls })
+      : serve(handler, serving);
     const prefix = `[${options.advertise}:${listening.port}]`;
     const log = options.log;
     node = new Node({
