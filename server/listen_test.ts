@@ -483,3 +483,52 @@ Deno.test("serve() with a certificate speaks TLS; a client checks the CA and the
     await Deno.remove(certificates.dir, { recursive: true });
   }
 });
+
+Deno.test("serveTls() bounds TLS handshakes per address and in time", async () => {
+  const certificates = await makeCertificates();
+  const raws: net.Socket[] = [];
+  try {
+    const listening = await serveTls(new Recorder(), {
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: certificates.cert, key: certificates.key },
+      connectionsPerAddressMax: 4,
+      frameReadMs: 500,
+    });
+    try {
+      // Sockets that never start their TLS handshake.
+      const closed: boolean[] = [];
+      for (let i = 0; i < 10; i++) {
+        const socket = net.connect({
+          host: "127.0.0.1",
+          port: listening.port,
+          localAddress: "127.0.0.8",
+        });
+        raws.push(socket);
+        closed.push(false);
+        socket.on("close", () => (closed[i] = true));
+        socket.on("error", () => {});
+        await new Promise((resolve) => socket.once("connect", resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(closed.filter(Boolean).length, 6, "beyond 4 under way from one address: closed");
+      // Another address shakes hands meanwhile.
+      const client = await Connection.open("127.0.0.1", listening.port, {
+        tls: { caCerts: [certificates.ca] },
+      });
+      assert.deepEqual(await client.request({ command: "GETS" }), ack("GETS"));
+      client.close();
+      const deadline = Date.now() + 5_000;
+      while (!closed.every(Boolean) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok(closed.every(Boolean), "the silent ones are closed at the handshake deadline");
+    } finally {
+      listening.close();
+      await listening.done;
+    }
+  } finally {
+    for (const socket of raws) socket.destroy();
+    await Deno.remove(certificates.dir, { recursive: true });
+  }
+});

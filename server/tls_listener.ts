@@ -175,8 +175,8 @@ export async function listenTls(options: TlsListenOptions): Promise<StreamListen
     releases.set(key, release);
     raw.once("close", release);
   });
-  // A client that speaks no TLS, or too slowly, is closed by node:tls; nothing to log.
-  server.on("tlsClientError", () => {});
+  // A client that speaks no TLS, or too slowly: closed, nothing to log.
+  server.on("tlsClientError", (_error: Error, socket: tls.TLSSocket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => reject(listenError(error)));
     server.listen(options.port, options.hostname, () => resolve());
