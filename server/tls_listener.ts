@@ -105,12 +105,15 @@ class TlsStream implements StreamConn {
     return count;
   }
 
-  /** Writes all of `bytes`, waiting while the socket's buffer is full. */
+  /**
+   * Writes all of `bytes`, waiting while the socket's buffer is full. The
+   * socket may hold on to `bytes` until they are sent: callers hand over
+   * buffers they do not change afterwards (listen.ts writes each frame once).
+   */
   async write(bytes: Uint8Array): Promise<number> {
     if (this.#error) throw new Deno.errors.ConnectionReset(this.#error.message);
     if (this.#ended || this.#socket.destroyed) throw new Deno.errors.BadResource("Closed");
-    // The socket may keep the bytes until they are sent: give it its own copy.
-    if (!this.#socket.write(bytes.slice())) {
+    if (!this.#socket.write(bytes)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           this.#socket.off("drain", done);
