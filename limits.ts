@@ -195,6 +195,51 @@ export const deadlineSweepMsMax = 1_000;
 export const frameReadMs = 15_000;
 
 /**
+ * Most connections one remote address holds at once (connections that
+ * authenticated as `runner` or `server` do not count: a runner holds one
+ * per lane, peers keep pools to each other). With `connectionsMax` 1024,
+ * one host cannot take more than a sixteenth of the slots, so it cannot
+ * keep others out; 64 still covers a client with 32 chunk transfers in
+ * flight.
+ */
+export const connectionsPerAddressMax = 64;
+
+/**
+ * On a server with an auth file, a connection must authenticate within
+ * this long of being accepted, or it is closed: an unauthenticated
+ * connection can do nothing, so it must not hold a slot for `idleMs`.
+ * Ten seconds cover a TLS handshake and two round trips on a slow link.
+ */
+export const authHandshakeMs = 10_000;
+
+/** Random bytes in a HELO nonce: 128 bits, 32 hex digits, never repeated in practice. */
+export const authNonceBytes = 16;
+
+/**
+ * Failed AUTHs one remote address may make in a burst before it must
+ * wait; then one more every `authFailureRefillMs`. A client with a wrong
+ * secret learns so at its first try; guessing a 256-bit secret at one try
+ * a second is hopeless.
+ */
+export const authFailuresBurst = 10;
+
+/** How long an address that used up `authFailuresBurst` waits for each further try. */
+export const authFailureRefillMs = 1_000;
+
+/**
+ * Remote addresses whose failed AUTHs a server remembers; beyond it the
+ * ones that waited longest are forgotten (they have mostly refilled).
+ * Bounds the memory an attacker with many addresses can make it spend.
+ */
+export const authFailureAddressesMax = 4096;
+
+/** Shortest secret a server accepts in its auth file; `cloud auth init` makes 64 hex digits. */
+export const authSecretCharsMin = 16;
+
+/** Random bytes in a secret `cloud auth init` makes (256 bits). */
+export const authSecretBytes = 32;
+
+/**
  * How often a server checks its ring neighbours. With two misses to declare
  * a silent peer dead (a refused connection counts at once), repair starts
  * within about a second of a crash.

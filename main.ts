@@ -5,12 +5,14 @@
  * cloud server 11111 hostA 11111     # join the ring that hostA:11111 belongs to
  * cloud runner hostA 11111           # run jobs until none are left
  * cloud client add-job ...           # upload, submit, wait, fetch
+ * cloud auth init DIR                # credentials for a ring (servers' auth file, tokens)
  * ```
  *
  * @module
  */
 
 import { Command } from "commander";
+import { authCommand } from "./cli/auth_init.ts";
 import { serverCommand } from "./server/cli.ts";
 import { clientCommand } from "./client/cli.ts";
 import { runnerCommand } from "./runner/cli.ts";
@@ -25,7 +27,8 @@ export function program(): Command {
     .version("0.1.0")
     .addCommand(serverCommand())
     .addCommand(runnerCommand())
-    .addCommand(clientCommand());
+    .addCommand(clientCommand())
+    .addCommand(authCommand());
 }
 
 if (import.meta.main) {

@@ -7,7 +7,15 @@
  * @module
  */
 
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
+import type { Credential } from "../protocol/auth.ts";
+import {
+  credentialFromEnvironment,
+  processEnvironment,
+  readTokenFile,
+  tlsSettings,
+} from "../protocol/auth_config.ts";
+import type { TlsOptions } from "../protocol/connection.ts";
 
 /** The port of the original design, used where none is given. */
 export const defaultPort = 11111;
@@ -74,4 +82,45 @@ export function stderrLog(quiet: boolean | undefined): (message: string) => void
 /** The current time as log lines show it. */
 export function timestamp(): string {
   return new Date().toISOString();
+}
+
+/** What {@linkcode securityOptions} adds to a command's options. */
+export interface SecurityFlags {
+  readonly tokenFile?: string;
+  readonly tls?: boolean;
+  readonly tlsCa?: string;
+}
+
+/** Adds `--token-file`, `--tls` and `--tls-ca` (how to reach and prove oneself to servers). */
+export function securityOptions(command: Command): Command {
+  return command
+    .option(
+      "--token-file <file>",
+      "credential file, one line '<role> <secret>' (default: $CLOUD_TOKEN as <role>:<secret>, else $CLOUD_TOKEN_FILE)",
+    )
+    .option("--tls", "speak TLS to servers, verifying them against the system's CAs ($CLOUD_TLS=1)")
+    .option(
+      "--tls-ca <file>",
+      "speak TLS, trusting the CA certificates of this PEM file too ($CLOUD_TLS_CA)",
+    );
+}
+
+/**
+ * The credential and TLS settings of a process: `--token-file`, else
+ * `$CLOUD_TOKEN`, else `$CLOUD_TOKEN_FILE`; `--tls-ca` / `--tls`, else
+ * `$CLOUD_TLS_CA` / `$CLOUD_TLS`. Null where there are none.
+ *
+ * @throws {CredentialError} when a file cannot be read or is malformed.
+ */
+export function securityFrom(
+  flags: SecurityFlags,
+): { credential: Credential | null; tls: TlsOptions | null } {
+  const credential = flags.tokenFile !== undefined
+    ? readTokenFile(flags.tokenFile)
+    : credentialFromEnvironment(processEnvironment);
+  const tls = tlsSettings({
+    ...(flags.tls ? { tls: true } : {}),
+    ...(flags.tlsCa !== undefined ? { caFile: flags.tlsCa } : {}),
+  });
+  return { credential: credential ?? null, tls: tls ?? null };
 }

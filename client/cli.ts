@@ -11,13 +11,20 @@ import { ComputeCloud, type FileObject } from "./cloud.ts";
 import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
 import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
-import { defaultPort, parseServer, positiveInteger } from "../cli/options.ts";
+import {
+  defaultPort,
+  parseServer,
+  positiveInteger,
+  type SecurityFlags,
+  securityFrom,
+  securityOptions,
+} from "../cli/options.ts";
 import { isRunningState } from "../protocol/states.ts";
 import { clientWaitMsDefault, infoTimeoutMs } from "../limits.ts";
 
 export { exitStatus } from "./cli_io.ts";
 
-interface GlobalOptions {
+interface GlobalOptions extends SecurityFlags {
   server: string;
   json?: boolean;
   timeout: number;
@@ -103,7 +110,14 @@ async function withCloud(
   const { host, port } = parseServer(options.server);
   await Deno.permissions.revoke({ name: "run" });
   await Deno.permissions.revoke({ name: "ffi" });
-  const cloud = new ComputeCloud(host, port);
+  let cloud: ComputeCloud;
+  try {
+    cloud = new ComputeCloud(host, port, securityFrom(options));
+  } catch (error) {
+    console.error(`cloud client: ${(error as Error).message}`);
+    Deno.exitCode = exitStatus.usage;
+    return;
+  }
   try {
     await work(cloud, options);
   } catch (error) {
@@ -126,8 +140,10 @@ function hashArgument(text: string): string {
 
 /** The `client` subcommand and its subcommands. */
 export function clientCommand(): Command {
-  const client = new Command("client")
-    .description("talk to a ring: upload files, submit jobs, wait for and fetch results")
+  const client = securityOptions(
+    new Command("client")
+      .description("talk to a ring: upload files, submit jobs, wait for and fetch results"),
+  )
     .option(
       "-s, --server <host:port>",
       "a server of the ring",
@@ -398,6 +414,7 @@ async function infoOfAll(
   const unique = [...new Map(servers.map((s) => [`${s.host}:${s.port}`, s])).values()];
   return await Promise.all(unique.map(async (server) => {
     const one = new ComputeCloud(server.host, server.port, {
+      ...cloud.security,
       requestTimeoutMs: Math.min(timeoutMs, infoTimeoutMs),
     });
     try {

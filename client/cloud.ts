@@ -14,7 +14,9 @@
  * @module
  */
 
-import { ConnectionError } from "../protocol/connection.ts";
+import type { Credential } from "../protocol/auth.ts";
+import { credentialFromEnvironment, tlsSettings } from "../protocol/auth_config.ts";
+import { ConnectionError, type TlsOptions } from "../protocol/connection.ts";
 import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
 import { fileIdentity, saltOf } from "../protocol/digest.ts";
 import { decodeManifest, type Manifest, ManifestError } from "../protocol/manifest.ts";
@@ -66,6 +68,18 @@ export interface CloudOptions {
    * (GETS) says, instead of through the current server (default true).
    */
   readonly direct?: boolean;
+  /**
+   * Authenticate every connection with this credential (HELO, AUTH); null
+   * for none. By default `$CLOUD_TOKEN` (`<role>:<secret>`) or the token
+   * file `$CLOUD_TOKEN_FILE` names, when set and readable.
+   */
+  readonly credential?: Credential | null;
+  /**
+   * Speak TLS, verifying servers against these CAs and the system's; null
+   * for plain TCP. By default TLS when `$CLOUD_TLS_CA` (a CA file) or
+   * `$CLOUD_TLS=1` is set.
+   */
+  readonly tls?: TlsOptions | null;
 }
 
 /** Options for adding objects. */
@@ -83,12 +97,24 @@ const encoder = new TextEncoder();
 export class ComputeCloud {
   readonly #servers: Servers;
   readonly #options: CloudOptions;
+  readonly #security: { readonly credential: Credential | null; readonly tls: TlsOptions | null };
 
-  /** Creates a client for the server at `host:port`; connects on first use. */
+  /**
+   * Creates a client for the server at `host:port`; connects on first use.
+   *
+   * @throws {CredentialError} when the credential or CA file the environment names cannot be used.
+   */
   constructor(host: string, port: number, options: CloudOptions = {}) {
     this.#options = options;
+    const credential = options.credential === undefined
+      ? credentialFromEnvironment()
+      : options.credential ?? undefined;
+    const tls = options.tls === undefined ? tlsSettings({}) : options.tls ?? undefined;
+    this.#security = { credential: credential ?? null, tls: tls ?? null };
     this.#servers = new Servers(host, port, {
       parallel: this.#parallel,
+      ...(credential ? { credential } : {}),
+      ...(tls ? { tls } : {}),
       ...(options.connections === undefined ? {} : { connections: options.connections }),
       ...(options.requestTimeoutMs === undefined
         ? {}
@@ -109,6 +135,11 @@ export class ComputeCloud {
     const cloud = new ComputeCloud(host, port, options);
     await cloud.refreshServers();
     return cloud;
+  }
+
+  /** The credential and TLS settings this client connects with: options for a client of another server. */
+  get security(): { readonly credential: Credential | null; readonly tls: TlsOptions | null } {
+    return this.#security;
   }
 
   /** The server requests go to now, as `host:port`. */

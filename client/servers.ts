@@ -7,7 +7,13 @@
  * @module
  */
 
-import { Connection, ConnectionError } from "../protocol/connection.ts";
+import type { Credential } from "../protocol/auth.ts";
+import {
+  Connection,
+  ConnectionError,
+  HandshakeError,
+  type TlsOptions,
+} from "../protocol/connection.ts";
 import type { Reply, Request, ServerRecord } from "../protocol/message.ts";
 import { Ring, type RingMember } from "../protocol/ring.ts";
 import { clientIdleConnectionsMax } from "../limits.ts";
@@ -21,6 +27,15 @@ export interface ServersOptions {
   readonly requestTimeoutMs?: number;
   /** Requests one transfer keeps in flight: as many idle connections are kept. */
   readonly parallel: number;
+  /** Authenticate every connection with this credential. */
+  readonly credential?: Credential;
+  /** Speak TLS to every server. */
+  readonly tls?: TlsOptions;
+}
+
+/** Errors no other server would answer differently: a broken protocol, a refused certificate. */
+function final(error: ConnectionError): boolean {
+  return error.code === "protocol" || error.code === "tls";
 }
 
 /** Known servers, the ring they form, and connections to them. */
@@ -79,7 +94,7 @@ export class Servers {
         return await this.requestAt(this.current, request, timeoutMs, signal);
       } catch (error) {
         if (signal?.aborted) throw new ConnectionError("closed", "Request abandoned");
-        if (!(error instanceof ConnectionError) || error.code === "protocol") throw error;
+        if (!(error instanceof ConnectionError) || final(error)) throw error;
         lastError = error;
         if (error.code === "timeout") throw error;
         this.#failOver();
@@ -93,7 +108,7 @@ export class Servers {
    * closes the connection, which tells the server the request is abandoned.
    *
    * @throws {ConnectionError} when that server cannot be reached.
-   * @throws {CloudError} (`busy`) when it is at its connection limit.
+   * @throws {CloudError} (`busy`) when it is at its connection limit, (`auth`) when it refuses the credential.
    */
   async requestAt(
     address: string,
@@ -128,7 +143,7 @@ export class Servers {
         return await this.requestAt(address, request);
       } catch (error) {
         const passing = error instanceof ConnectionError
-          ? error.code !== "protocol"
+          ? !final(error)
           : error instanceof CloudError && error.reason === "busy";
         if (!passing) throw error;
         this.#ring = undefined;
@@ -145,11 +160,18 @@ export class Servers {
       if (!connection.closed) return connection;
     }
     const colon = address.lastIndexOf(":");
-    return await Connection.open(address.slice(0, colon), Number(address.slice(colon + 1)), {
-      ...(this.#options.requestTimeoutMs
-        ? { requestTimeoutMs: this.#options.requestTimeoutMs }
-        : {}),
-    });
+    const { requestTimeoutMs, credential, tls } = this.#options;
+    try {
+      return await Connection.open(address.slice(0, colon), Number(address.slice(colon + 1)), {
+        ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
+        ...(credential ? { credential } : {}),
+        ...(tls ? { tls } : {}),
+      });
+    } catch (error) {
+      // A refused handshake is a refused request: busy, or a credential the server does not take.
+      if (error instanceof HandshakeError) throw new CloudError(error.reason, error.message);
+      throw error;
+    }
   }
 
   #give(address: string, connection: Connection): void {

@@ -103,7 +103,16 @@ export type Request =
   | { readonly command: "PEER"; readonly host: string; readonly port: number }
   | { readonly command: "MEMB"; readonly members: readonly MemberRecord[] }
   | { readonly command: "HAVE"; readonly entries: readonly VersionedHash[] }
-  | { readonly command: "PULL"; readonly hash: number; readonly metaOnly: boolean };
+  | { readonly command: "PULL"; readonly hash: number; readonly metaOnly: boolean }
+  | { readonly command: "HELO" }
+  | {
+    /** Proves the connection holds the secret of `role` (docs/PROTOCOL.md, 1.6). */
+    readonly command: "AUTH";
+    /** A lower-case word; servers know client, runner and server. */
+    readonly role: string;
+    /** 64 lower-case hex digits. */
+    readonly proof: string;
+  };
 
 /** The command word of a request. */
 export type Command = Request["command"];
@@ -265,7 +274,10 @@ export function encodeRequest(request: Request): string {
     case "GETS":
     case "STOP":
     case "INFO":
+    case "HELO":
       return request.command;
+    case "AUTH":
+      return join("AUTH", request.role, request.proof);
     case "SADD":
       return join("SADD", ...request.servers.flatMap(serverFields));
     case "SUCC":
@@ -459,8 +471,11 @@ export function parseRequest(text: string): Request {
     case "GETS":
     case "STOP":
     case "INFO":
+    case "HELO":
       expectFields(command, fields, 0, 0);
       return { command };
+    case "AUTH":
+      return parseAuth(fields);
     case "SADD":
       return { command, servers: parseServers(fields) };
     case "SUCC":
@@ -494,6 +509,24 @@ export function parseRequest(text: string): Request {
     default:
       throw new ProtocolError("unknown-command", `Unknown command: "${command.slice(0, 40)}"`);
   }
+}
+
+function parseAuth(fields: string[]): Request {
+  expectFields("AUTH", fields, 2, 2);
+  const [role, proof] = fields as [string, string];
+  if (!/^[a-z][a-z-]{0,31}$/.test(role)) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid AUTH: role must be a lower-case word (got "${role.slice(0, 40)}")`,
+    );
+  }
+  if (!/^[0-9a-f]{64}$/.test(proof)) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid AUTH: proof must be 64 lower-case hex digits (got ${proof.length} characters)`,
+    );
+  }
+  return { command: "AUTH", role, proof };
 }
 
 /** A failure reason: a lower-case word of at most `reasonCharsMax` letters and hyphens. */

@@ -189,6 +189,12 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
     entries: fc.array(fc.record({ hash: hashArb, version: fc.maxSafeNat() }), { maxLength: 30 }),
   }),
   PULL: fc.record({ command: fc.constant("PULL" as const), hash: hashArb, metaOnly: fc.boolean() }),
+  HELO: fc.constant({ command: "HELO" as const }),
+  AUTH: fc.record({
+    command: fc.constant("AUTH" as const),
+    role: fc.constantFrom("client", "runner", "server", "operator"),
+    proof: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => bytes.toHex()),
+  }),
 };
 
 function assertProtocolError(action: () => unknown, reason: string, label = ""): void {

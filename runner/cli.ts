@@ -6,7 +6,13 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { integerOption, parseTarget, stderrLog } from "../cli/options.ts";
+import {
+  integerOption,
+  parseTarget,
+  securityFrom,
+  securityOptions,
+  stderrLog,
+} from "../cli/options.ts";
 import { stderrBytesMax } from "../limits.ts";
 import { lockDirectory } from "../lockfile.ts";
 import type { BwrapSandbox } from "./sandbox/bwrap.ts";
@@ -19,10 +25,12 @@ const mib = 1024 * 1024;
 /** The `runner` subcommand. */
 export function runnerCommand(): Command {
   const limits = defaultSandboxLimits;
-  return new Command("runner")
-    .description(
-      "run jobs from the ring in a sandbox until none are left (default localhost 11111)",
-    )
+  return securityOptions(
+    new Command("runner")
+      .description(
+        "run jobs from the ring in a sandbox until none are left (default localhost 11111)",
+      ),
+  )
     .argument("[host]", "a server of the ring (or its port, alone)")
     .argument("[port]", "its port")
     .option(
@@ -95,6 +103,7 @@ export function runnerCommand(): Command {
           `--sandbox must be auto, bwrap or pyodide (got "${options.sandbox}")`,
         );
       }
+      const security = securityFrom(options);
       const log = stderrLog(options.quiet);
       const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "cloud-runner-" });
       await Deno.mkdir(`${workDir}/sandbox`, { recursive: true });
@@ -144,7 +153,9 @@ export function runnerCommand(): Command {
       log(
         `runner: ${options.jobs} at once, sandbox ${
           describeSandbox(sandbox)
-        }, ring ${host}:${port}`,
+        }, ring ${host}:${port}${security.credential ? ` as ${security.credential.role}` : ""}${
+          security.tls ? " over TLS" : ""
+        }`,
       );
       try {
         const summary = await runJobs({
@@ -156,6 +167,7 @@ export function runnerCommand(): Command {
           workDir,
           signal: stopping.signal,
           log,
+          security,
         });
         log(
           `runner: ${summary.done} done, ${summary.failed} failed, ${summary.returned} given back`,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { CloudError, ComputeCloud, type LeasedJob } from "../client/cloud.ts";
+import { CloudError, type CloudOptions, ComputeCloud, type LeasedJob } from "../client/cloud.ts";
 import { ConnectionError } from "../protocol/connection.ts";
 import {
   runnerCacheBytesMax,
@@ -43,6 +43,8 @@ export interface RunnerOptions {
   /** Aborted: stop taking jobs, give back the ones running. */
   readonly signal?: AbortSignal;
   readonly log?: (message: string) => void;
+  /** The credential and TLS settings to reach the ring with (the environment's by default). */
+  readonly security?: Pick<CloudOptions, "credential" | "tls">;
 }
 
 /** What a runner did. */
@@ -68,6 +70,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   const cloud = await ComputeCloud.connect(options.host, options.port, {
+    ...options.security,
     connections: options.jobs + 2,
   });
   const cache = new InputCache({

@@ -1,14 +1,16 @@
 /**
- * `deno task demo [--sandbox auto|bwrap|pyodide]`: starts a local ring of
- * three servers and a runner, runs the original design's example and a
- * two-stage pipeline through the `cloud` command line, shows the results and
- * the ring, then stops everything it started. If the runner exits early (no
- * sandbox could start), the demo stops with the runner's last line.
+ * `deno task demo [--sandbox auto|bwrap|pyodide]`: makes credentials
+ * (`cloud auth init`), starts a local ring of three servers with them and a
+ * runner with its token, runs the original design's example and a
+ * two-stage pipeline through the `cloud` command line (with the client's
+ * token in `$CLOUD_TOKEN_FILE`), shows the results and the ring, then stops
+ * everything it started. If the runner exits early (no sandbox could
+ * start), the demo stops with the runner's last line.
  *
  * @module
  */
 
-import { runCloud, ServerProcess } from "../tests/harness.ts";
+import { runCloud, ServerProcess, TestAuth } from "../tests/harness.ts";
 
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
 const bold = (text: string) => Deno.stdout.isTerminal() ? `\x1b[1m${text}\x1b[0m` : text;
@@ -72,11 +74,15 @@ class Runner {
 }
 
 let runner: Runner | undefined;
+/** The demo's credentials; the client commands carry the client's token. */
+let auth: TestAuth | undefined;
 
 async function cloud(args: string[], stdin?: string): Promise<string> {
   show(args);
   const stopped = runner?.exited.signal;
   const result = await runCloud(args, {
+    role: null,
+    ...(auth ? { env: { CLOUD_TOKEN_FILE: auth.tokenFile("client") } } : {}),
     ...(stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) }),
     // A client waiting for a job no runner will run is stopped with the runner.
     ...(stopped === undefined ? {} : { signal: stopped }),
@@ -119,14 +125,35 @@ async function main(): Promise<void> {
   const dataRoot = await Deno.makeTempDir({ prefix: "cloud-demo-" });
   const servers: ServerProcess[] = [];
   try {
-    console.log(bold("Starting a ring of three servers on 127.0.0.1 …"));
-    servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/a` }));
-    servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/b`, join: servers[0]! }));
-    servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/c`, join: servers[0]! }));
+    console.log(bold("Credentials for the ring: an auth file for the servers, a token per role"));
+    const credentials = new TestAuth(`${dataRoot}/credentials`);
+    await cloud(["auth", "init", credentials.dir]);
+    auth = credentials;
+
+    console.log(bold("\nStarting a ring of three servers on 127.0.0.1, with --auth-file …"));
+    const start = (name: string, join?: ServerProcess) =>
+      ServerProcess.start({
+        dataDir: `${dataRoot}/${name}`,
+        auth: credentials,
+        ...(join ? { join } : {}),
+      });
+    servers.push(await start("a"));
+    servers.push(await start("b", servers[0]!));
+    servers.push(await start("c", servers[0]!));
     for (const server of servers) console.log(`  server ${server.id} (pid ${server.pid})`);
     const ring = `127.0.0.1:${servers[0]!.port}`;
+    console.log(`  clients below run with CLOUD_TOKEN_FILE=${credentials.tokenFile("client")}`);
 
-    const runnerArgs = ["runner", "127.0.0.1", String(servers[0]!.port), "--watch", "--jobs", "2"];
+    const runnerArgs = [
+      "runner",
+      "127.0.0.1",
+      String(servers[0]!.port),
+      "--watch",
+      "--jobs",
+      "2",
+      "--token-file",
+      credentials.tokenFile("runner"),
+    ];
     if (sandbox !== "auto") runnerArgs.push("--sandbox", sandbox);
     show(runnerArgs);
     runner = new Runner(runnerArgs);

@@ -7,8 +7,110 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import { defaultPort, integerOption, stderrLog, timestamp } from "../cli/options.ts";
-import { connectionsMax, frameReadMs, idleMs, leaseMsDefault, ringSaltsMax } from "../limits.ts";
+import { type AuthSecrets, type Credential, CredentialError } from "../protocol/auth.ts";
+import {
+  credentialFromEnvironment,
+  type Environment,
+  processEnvironment,
+  readAuthFile,
+  readCertificate,
+  readTokenFile,
+  tlsSettings,
+} from "../protocol/auth_config.ts";
+import {
+  authHandshakeMs,
+  connectionsMax,
+  connectionsPerAddressMax,
+  frameReadMs,
+  idleMs,
+  leaseMsDefault,
+  ringSaltsMax,
+} from "../limits.ts";
 import { startServer } from "./server.ts";
+
+/** True for an address only this machine can reach. */
+export function isLoopback(address: string): boolean {
+  const bare = address.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(bare) ||
+    /^::ffff:127\./.test(bare);
+}
+
+/** Where a server listens and what it advertises, and the line it says about it. */
+export interface Exposure {
+  readonly listen: string;
+  readonly advertise: string;
+  /** One line for the log: what the choice means, and how to change it. */
+  readonly note?: string;
+}
+
+/**
+ * Where a server listens: secure by default. With an auth file, on every
+ * address (0.0.0.0) unless `--listen` says otherwise; without one, on
+ * 127.0.0.1 only (advertised as such), and on another address only with
+ * `--insecure`. Pure.
+ *
+ * @throws {InvalidArgumentError} for a non-loopback address without an auth file or `--insecure`.
+ */
+export function exposure(
+  input: {
+    readonly listen?: string;
+    readonly advertise?: string;
+    readonly authenticated: boolean;
+    readonly insecure: boolean;
+    readonly hostname: string;
+    readonly port: number;
+  },
+): Exposure {
+  if (input.authenticated) {
+    return {
+      listen: input.listen ?? "0.0.0.0",
+      advertise: input.advertise ?? input.hostname,
+    };
+  }
+  const listen = input.listen ?? "127.0.0.1";
+  const loopback = isLoopback(listen);
+  if (!loopback && !input.insecure) {
+    throw new InvalidArgumentError(
+      `Cannot listen on ${listen} without an auth file: anyone who reaches it could read, replace and delete data and run code as any job; give --auth-file FILE (\`cloud auth init DIR\` makes one), or --insecure for clients of the original design on a trusted network`,
+    );
+  }
+  const advertise = input.advertise ?? (loopback ? "127.0.0.1" : input.hostname);
+  return {
+    listen,
+    advertise,
+    note: loopback
+      ? `no auth file: serving this machine only (${listen}); to serve other machines: cloud auth init DIR, then cloud server ${input.port} --auth-file DIR/auth (docs/OPERATIONS.md, Security)`
+      : `INSECURE: no auth file and listening on ${listen}: anyone who reaches this port can read, replace and delete data and run code`,
+  };
+}
+
+/**
+ * The credential a server proves itself with to its peers: `--token-file`
+ * (which must be a `server` token), else `$CLOUD_TOKEN` or
+ * `$CLOUD_TOKEN_FILE` when they hold a `server` token, else the first
+ * `server` line of its auth file.
+ *
+ * @throws {CredentialError} when the token file cannot be used or is not a server's.
+ */
+export function serverCredential(
+  tokenFile: string | undefined,
+  auth: AuthSecrets | undefined,
+  env: Environment = processEnvironment,
+): Credential | undefined {
+  if (tokenFile !== undefined) {
+    const credential = readTokenFile(tokenFile);
+    if (credential.role !== "server") {
+      throw new CredentialError(
+        `Cannot use the token file ${tokenFile} for a server: its role is ${credential.role}, and servers prove themselves to each other as server`,
+      );
+    }
+    return credential;
+  }
+  const fromEnvironment = credentialFromEnvironment(env);
+  if (fromEnvironment?.role === "server") return fromEnvironment;
+  const secret = auth?.get("server")?.[0];
+  return secret === undefined ? undefined : { role: "server", secret };
+}
 
 /** The default data directory of the server on `port`. */
 export function defaultDataDir(port: number): string {
@@ -32,10 +134,34 @@ export function serverCommand(): Command {
     )
     .argument("[host]", "a server of the ring to join")
     .argument("[port]", "that server's port", integerOption(1, 65535))
-    .option("--listen <address>", "address to listen on", "0.0.0.0")
+    .option(
+      "--listen <address>",
+      "address to listen on (default: 0.0.0.0 with --auth-file, else 127.0.0.1 only)",
+    )
     .option(
       "--advertise <host>",
-      "address others reach this server at (default: this machine's hostname)",
+      "address others reach this server at (default: this machine's hostname; 127.0.0.1 when listening there)",
+    )
+    .option(
+      "--auth-file <file>",
+      "credentials accepted, lines '<role> <secret>', mode 600 (default: $CLOUD_AUTH_FILE; `cloud auth init DIR` makes one)",
+    )
+    .option(
+      "--token-file <file>",
+      "this server's credential toward its peers, 'server <secret>' (default: a server $CLOUD_TOKEN, else the auth file's first server line)",
+    )
+    .option(
+      "--insecure",
+      "allow listening on a non-loopback address without an auth file (clients of the original design)",
+    )
+    .option(
+      "--tls-cert <file>",
+      "speak TLS to everyone with this PEM certificate chain (default: $CLOUD_TLS_CERT); peers are reached over TLS too",
+    )
+    .option("--tls-key <file>", "the certificate's PEM private key (default: $CLOUD_TLS_KEY)")
+    .option(
+      "--tls-ca <file>",
+      "CA certificates (PEM) peers' certificates are checked against, besides the system's (default: $CLOUD_TLS_CA)",
     )
     .option(
       "--data <dir>",
@@ -61,10 +187,22 @@ export function serverCommand(): Command {
       connectionsMax,
     )
     .option(
+      "--max-connections-per-address <n>",
+      "connections one remote address may hold (runners and peer servers aside)",
+      integerOption(1, 100_000),
+      connectionsPerAddressMax,
+    )
+    .option(
       "--idle-ms <ms>",
       "close connections idle this long",
       integerOption(100, 86_400_000),
       idleMs,
+    )
+    .option(
+      "--handshake-ms <ms>",
+      "with --auth-file: close connections not authenticated this long after they opened",
+      integerOption(100, 3_600_000),
+      authHandshakeMs,
     )
     .option(
       "--frame-read-ms <ms>",
@@ -79,7 +217,15 @@ export function serverCommand(): Command {
           throw new InvalidArgumentError("a ring to join needs both host and port");
         }
         if (localPort === 0 && !options.data) throw new InvalidArgumentError("port 0 needs --data");
-        const advertise = options.advertise ?? Deno.hostname();
+        const security = serverSecurity(options, host !== undefined);
+        const { listen, advertise, note } = exposure({
+          ...(options.listen === undefined ? {} : { listen: options.listen }),
+          ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
+          authenticated: security.auth !== undefined,
+          insecure: options.insecure ?? false,
+          hostname: Deno.hostname(),
+          port: localPort,
+        });
         const dataDir = options.data ?? defaultDataDir(localPort);
         await Deno.permissions.revoke({ name: "run" });
         await Deno.permissions.revoke({ name: "ffi" });
@@ -96,21 +242,28 @@ export function serverCommand(): Command {
         const log = stderrLog(options.quiet);
         const server = await startServer({
           port: localPort,
-          listen: options.listen,
+          listen,
           advertise,
+          ...security,
           dataDir,
           replicas: options.replicas,
           vnodes: options.vnodes,
           leaseMs: options.leaseMs,
           connectionsMax: options.maxConnections,
+          connectionsPerAddressMax: options.maxConnectionsPerAddress,
+          handshakeMs: options.handshakeMs,
           idleMs: options.idleMs,
           frameReadMs: options.frameReadMs,
           ...(host !== undefined && port !== undefined ? { join: { host, port } } : {}),
           log,
         });
         console.log(
-          `cloud server listening on ${options.listen}:${server.port} as ${advertise}:${server.port}, data in ${dataDir}`,
+          `cloud server listening on ${listen}:${server.port} as ${advertise}:${server.port}, data in ${dataDir}${
+            security.auth ? ", authentication on" : ""
+          }${security.tls ? ", TLS" : ""}`,
         );
+        // The warning of an insecure server is printed even with --quiet.
+        if (note) (options.insecure ? stderrLog(false) : log)(note);
         const stop = async () => {
           await server.close();
           Deno.exit(0);
@@ -119,4 +272,54 @@ export function serverCommand(): Command {
         Deno.addSignalListener("SIGTERM", stop);
       },
     );
+}
+
+/**
+ * The auth file, this server's credential, its certificate and how it
+ * verifies peers, from the options and the environment.
+ *
+ * @throws {CredentialError} when a file cannot be used, or a joining server with an auth file has no server credential.
+ */
+function serverSecurity(
+  options: {
+    authFile?: string;
+    tokenFile?: string;
+    tlsCert?: string;
+    tlsKey?: string;
+    tlsCa?: string;
+  },
+  joining: boolean,
+) {
+  const env = processEnvironment;
+  const authFile = options.authFile ?? env("CLOUD_AUTH_FILE");
+  const auth = authFile === undefined ? undefined : readAuthFile(authFile);
+  const credential = serverCredential(options.tokenFile, auth, env);
+  if (auth && joining && !credential) {
+    throw new CredentialError(
+      `Cannot join a ring with authentication: this server has no server credential (add a "server <secret>" line to ${authFile}, or give --token-file)`,
+    );
+  }
+  const certFile = options.tlsCert ?? env("CLOUD_TLS_CERT");
+  const keyFile = options.tlsKey ?? env("CLOUD_TLS_KEY");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (certFile === undefined && options.tlsCa !== undefined) {
+    throw new InvalidArgumentError(
+      "--tls-ca on a server needs --tls-cert and --tls-key: a ring speaks TLS everywhere or nowhere",
+    );
+  }
+  const tls = certFile === undefined ? undefined : readCertificate(certFile, keyFile!);
+  const peerTls = tls === undefined ? undefined : tlsSettings({
+    tls: true,
+    ...((options.tlsCa ?? env("CLOUD_TLS_CA")) === undefined
+      ? {}
+      : { caFile: options.tlsCa ?? env("CLOUD_TLS_CA")! }),
+  }, env);
+  return {
+    ...(auth ? { auth } : {}),
+    ...(credential ? { credential } : {}),
+    ...(tls ? { tls } : {}),
+    ...(peerTls ? { peerTls } : {}),
+  };
 }

@@ -1,8 +1,9 @@
 /**
- * The accept loop: frames in, replies out, limits on connections, idle time
- * and slow frames. Nothing a client sends can stop the server: every bad
- * frame or request gets a NACK (and, when the stream cannot be trusted any
- * more, a closed connection).
+ * The accept loop: frames in, replies out, limits on connections (in all
+ * and per remote address), idle time, the handshake and slow frames.
+ * Nothing a client sends can stop the server: every bad frame or request
+ * gets a NACK (and, when the stream cannot be trusted any more, a closed
+ * connection).
  *
  * @module
  */
@@ -19,12 +20,15 @@ import {
 } from "../protocol/message.ts";
 import {
   connectionsMax,
+  connectionsPerAddressMax,
   deadlineSweepMsMax,
   frameReadMs,
   idleMs,
   readChunkBytes,
 } from "../limits.ts";
 import type { Request } from "../protocol/message.ts";
+import { listenTls, type StreamConn } from "./tls_listener.ts";
+import type { Role } from "../protocol/auth.ts";
 import type { Session } from "./session.ts";
 
 /** Whatever serves requests: a server node. */
@@ -32,14 +36,33 @@ export interface RequestHandler {
   handle(request: Request, session: Session): Promise<Reply>;
 }
 
+/** A certificate chain and its private key, PEM. */
+export interface TlsCertificate {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
   readonly hostname: string;
   readonly port: number;
   readonly connectionsMax?: number;
+  /** Connections one remote address may hold (those authenticated as `runner` or `server` aside). */
+  readonly connectionsPerAddressMax?: number;
   readonly idleMs?: number;
   readonly frameReadMs?: number;
+  /**
+   * When set, a connection that has not authenticated (AUTH) this long
+   * after it was accepted is closed: set it on servers with an auth file.
+   */
+  readonly handshakeMs?: number;
   readonly log?: (message: string) => void;
+}
+
+/** Options of {@linkcode serveTls}. */
+export interface ServeTlsOptions extends ServeOptions {
+  /** Speak TLS with this certificate to everyone. */
+  readonly tls: TlsCertificate;
 }
 
 /** A listening server; `close()` stops accepting and drops every connection. */
@@ -49,51 +72,149 @@ export interface Listening {
   close(): void;
 }
 
-/** Listens for connections and serves each with `node`. */
+/** What the accept loop knows of the connections it serves. */
+export interface Occupancy {
+  /** Connections served now. */
+  readonly total: number;
+  /** Of those, the ones from the address asking that count against its limit. */
+  readonly fromAddress: number;
+}
+
+/**
+ * Whether a new connection from an address is served: the reply it gets
+ * instead (NACK:busy, naming the limit) or null. Pure.
+ */
+export function admission(
+  occupancy: Occupancy,
+  limits: { readonly total: number; readonly perAddress: number; readonly address: string },
+): Reply | null {
+  if (occupancy.total >= limits.total) {
+    return nack("busy", `Server is at its limit of ${limits.total} connections`);
+  }
+  if (occupancy.fromAddress >= limits.perAddress) {
+    return nack(
+      "busy",
+      `Server is at its limit of ${limits.perAddress} connections from ${limits.address}`,
+    );
+  }
+  return null;
+}
+
+/**
+ * Listens for TCP connections and serves each with `node`.
+ *
+ * @throws {Error} naming the address and why when it cannot listen.
+ */
 export function serve(node: RequestHandler, options: ServeOptions): Listening {
   let listener: Deno.Listener;
   try {
     listener = Deno.listen({ hostname: options.hostname, port: options.port });
   } catch (error) {
-    const why = error instanceof Deno.errors.AddrInUse
-      ? "the port is in use (another server on it?)"
-      : error instanceof Deno.errors.AddrNotAvailable
-      ? "no such address on this machine"
-      : error instanceof Deno.errors.PermissionDenied
-      ? "permission denied (ports below 1024 need privileges)"
-      : (error as Error).message;
-    throw new Error(`Cannot listen on ${options.hostname}:${options.port}: ${why}`, {
-      cause: error,
-    });
+    throw cannotListen(options, error);
   }
-  const connections = new Map<Deno.Conn, Deadline>();
+  return acceptLoop(node, {
+    port: (listener.addr as Deno.NetAddr).port,
+    close: () => listener.close(),
+    [Symbol.asyncIterator]: () => listener[Symbol.asyncIterator](),
+  }, options);
+}
+
+/**
+ * Listens for TLS connections and serves each with `node`, once its TLS
+ * handshake is done (within `frameReadMs`).
+ *
+ * @throws {Error} naming the address and why when it cannot listen.
+ */
+export async function serveTls(node: RequestHandler, options: ServeTlsOptions): Promise<Listening> {
+  let listener: Awaited<ReturnType<typeof listenTls>>;
+  try {
+    listener = await listenTls({
+      hostname: options.hostname,
+      port: options.port,
+      ...options.tls,
+      handshakeMs: options.frameReadMs ?? frameReadMs,
+      pendingPerAddressMax: options.connectionsPerAddressMax ?? connectionsPerAddressMax,
+    });
+  } catch (error) {
+    throw cannotListen(options, error);
+  }
+  return acceptLoop(node, {
+    port: listener.addr.port,
+    close: () => listener.close(),
+    [Symbol.asyncIterator]: () => listener[Symbol.asyncIterator](),
+  }, options);
+}
+
+function cannotListen(options: ServeOptions, error: unknown): Error {
+  const why = error instanceof Deno.errors.AddrInUse
+    ? "the port is in use (another server on it?)"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "no such address on this machine"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied (ports below 1024 need privileges)"
+    : (error as Error).message;
+  return new Error(`Cannot listen on ${options.hostname}:${options.port}: ${why}`, {
+    cause: error,
+  });
+}
+
+/** Where connections come from: a listening socket, TCP or TLS. */
+interface Source extends AsyncIterable<StreamConn> {
+  readonly port: number;
+  close(): void;
+}
+
+/** Serves every connection of `listener` until closed. */
+function acceptLoop(node: RequestHandler, listener: Source, options: ServeOptions): Listening {
+  const connections = new Map<StreamConn, Slot>();
+  /** Connections per remote address, those that count against its limit. */
+  const perAddress = new Map<string, number>();
+  const uncount = (slot: Slot) => {
+    if (!slot.counted) return;
+    slot.counted = false;
+    const left = (perAddress.get(slot.remote) ?? 1) - 1;
+    if (left > 0) perAddress.set(slot.remote, left);
+    else perAddress.delete(slot.remote);
+  };
   const limit = options.connectionsMax ?? connectionsMax;
+  const perAddressLimit = options.connectionsPerAddressMax ?? connectionsPerAddressMax;
   const log = options.log ?? (() => {});
   let closing = false;
   // One timer for every connection's deadline, rather than a timer set and
   // cleared around every read (which cost about a tenth of a GET).
-  const shortestMs = Math.min(options.idleMs ?? idleMs, options.frameReadMs ?? frameReadMs);
+  const shortestMs = Math.min(
+    options.idleMs ?? idleMs,
+    options.frameReadMs ?? frameReadMs,
+    options.handshakeMs ?? Infinity,
+  );
   const sweeper = setInterval(() => {
     const now = performance.now();
-    for (const [conn, deadline] of connections) if (now >= deadline.at) closeQuietly(conn);
+    for (const [conn, slot] of connections) if (now >= slot.at) closeQuietly(conn);
   }, Math.min(Math.max(shortestMs / 10, 10), deadlineSweepMsMax));
   const done = (async () => {
     for await (const conn of listener) {
-      if (connections.size >= limit) {
-        void refuse(conn, limit);
+      const remote = remoteAddress(conn);
+      const refusal = admission(
+        { total: connections.size, fromAddress: perAddress.get(remote) ?? 0 },
+        { total: limit, perAddress: perAddressLimit, address: remote },
+      );
+      if (refusal) {
+        void refuse(conn, refusal, options.frameReadMs ?? frameReadMs);
         continue;
       }
-      const deadline = { at: Infinity };
-      connections.set(conn, deadline);
-      void handleConnection(node, conn, deadline, options, log).finally(() =>
-        connections.delete(conn)
-      );
+      const slot: Slot = { at: Infinity, remote, counted: true };
+      perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
+      connections.set(conn, slot);
+      void handleConnection(node, conn, slot, { ...options, log, uncount }).finally(() => {
+        connections.delete(conn);
+        uncount(slot);
+      });
     }
   })().catch((error) => {
     if (!closing) log(`accept loop stopped: ${(error as Error).message}`);
   }).finally(() => clearInterval(sweeper));
   return {
-    port: (listener.addr as Deno.NetAddr).port,
+    port: listener.port,
     done,
     close() {
       closing = true;
@@ -108,19 +229,29 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
   };
 }
 
-async function refuse(conn: Deno.Conn, limit: number): Promise<void> {
+/** The IP address on the other side of `conn`. */
+function remoteAddress(conn: StreamConn): string {
+  const address = conn.remoteAddr;
+  return address.transport === "tcp" ? address.hostname : "local";
+}
+
+/**
+ * Writes `reply` and closes; within `timeoutMs` whatever happens (over TLS
+ * the write waits for a handshake a hostile client may never finish).
+ */
+async function refuse(conn: StreamConn, reply: Reply, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
   try {
-    await writeAll(
-      conn,
-      encodeFrame(encodeReply(nack("busy", `Server is at its limit of ${limit} connections`))),
-    );
+    await writeAll(conn, encodeFrame(encodeReply(reply)));
   } catch {
-    // The client went away first.
+    // The client went away first, or the timer closed the connection.
+  } finally {
+    clearTimeout(timer);
   }
   closeQuietly(conn);
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: StreamConn): void {
   try {
     conn.close();
   } catch {
@@ -128,29 +259,60 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-/** When a connection is closed unless it makes progress (`performance.now()` ms). */
-interface Deadline {
+/** One connection as the accept loop tracks it. */
+interface Slot {
+  /** When the connection is closed unless it makes progress (`performance.now()` ms). */
   at: number;
+  /** Its remote address. */
+  readonly remote: string;
+  /** Whether it counts against its address's limit (until it authenticates as a server). */
+  counted: boolean;
+}
+
+/**
+ * Whether a connection of `role` counts against its address's limit: those
+ * of the machines the operator runs (peers keep pools of connections to
+ * each other; a runner holds one per lane and more) do not.
+ */
+export function countsPerAddress(role: Role): boolean {
+  return role === "client";
+}
+
+/** Errors of a connection that say only that the other side went away or spoke no TLS. */
+function quietError(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.InvalidData ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.BrokenPipe;
 }
 
 async function handleConnection(
   node: RequestHandler,
-  conn: Deno.Conn,
-  deadline: Deadline,
-  options: ServeOptions,
-  log: (message: string) => void,
+  conn: StreamConn,
+  slot: Slot,
+  options: ServeOptions & {
+    log: (message: string) => void;
+    uncount: (slot: Slot) => void;
+  },
 ): Promise<void> {
   const decoder = new FrameDecoder();
   const buffer = new Uint8Array(readChunkBytes);
-  const session: Session = { peer: null };
+  const session: Session = { peer: null, remote: slot.remote };
   const idleLimitMs = options.idleMs ?? idleMs;
   const frameLimitMs = options.frameReadMs ?? frameReadMs;
+  const acceptedAt = performance.now();
+  /** When the last useful request was served: requests refused or unparsed keep nothing alive. */
+  const activity = { usefulAt: acceptedAt };
   /** When the frame now arriving started: a frame must arrive whole within `frameLimitMs`. */
   let partialSince: number | null = null;
   const arm = () => {
-    deadline.at = partialSince === null
-      ? performance.now() + idleLimitMs
-      : partialSince + frameLimitMs;
+    const handshakeDue = options.handshakeMs !== undefined && session.role === undefined
+      ? acceptedAt + options.handshakeMs
+      : Infinity;
+    slot.at = partialSince === null
+      ? Math.min(handshakeDue, activity.usefulAt + idleLimitMs)
+      : Math.min(handshakeDue, partialSince + frameLimitMs);
   };
   const reads: Reads = { pending: null, spare: null };
   try {
@@ -162,22 +324,20 @@ async function handleConnection(
       const bytes = pending?.bytes ?? buffer;
       const count = await (pending?.count ?? conn.read(buffer));
       // No deadline while requests are served: a long WAIT is not idleness.
-      deadline.at = Infinity;
+      slot.at = Infinity;
       if (count === null) return;
       decoder.push(bytes.subarray(0, count));
       const pendingBefore = decoder.pendingBytes;
-      if (!await drain(node, conn, decoder, session, reads)) return;
+      const open = await drain(node, conn, decoder, { session, reads, activity });
+      if (session.role !== undefined && !countsPerAddress(session.role)) options.uncount(slot);
+      if (!open) return;
       if (decoder.pendingBytes === 0) partialSince = null;
       else if (partialSince === null || decoder.pendingBytes < pendingBefore) {
         partialSince = performance.now();
       }
     }
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset)
-    ) {
-      log(`connection error: ${(error as Error).message}`);
-    }
+    if (!quietError(error)) options.log(`connection error: ${(error as Error).message}`);
   } finally {
     closeQuietly(conn);
   }
@@ -215,7 +375,7 @@ function mayWait(request: Request): boolean {
 function handleWatching(
   node: RequestHandler,
   request: Request,
-  conn: Deno.Conn,
+  conn: StreamConn,
   session: Session,
   reads: Reads,
 ): Promise<Reply> {
@@ -235,16 +395,20 @@ function handleWatching(
   return node.handle(request, { ...session, hangUp: hangUp.signal });
 }
 
+/** NACK reasons of requests that did nothing: they do not count as activity for the idle limit. */
+const uselessReasons: ReadonlySet<string> = new Set(["auth", "forbidden", "unknown-command"]);
+
 /** Serves every complete frame received; false when the connection must close. */
 async function drain(
   node: RequestHandler,
-  conn: Deno.Conn,
+  conn: StreamConn,
   decoder: FrameDecoder,
-  session: Session,
-  reads: Reads,
+  state: { session: Session; reads: Reads; activity: { usefulAt: number } },
 ): Promise<boolean> {
+  const { session, reads, activity } = state;
   for (;;) {
     let reply: Reply;
+    let useful = false;
     try {
       const decoded = decoder.next();
       if (decoded === null) return true;
@@ -259,6 +423,7 @@ async function drain(
         const request = parseRequest(decodePayload(decoded.payload));
         if (request.command === "STOP") return false;
         reply = await handleWatching(node, request, conn, session, reads);
+        useful = reply.ok || !uselessReasons.has(reply.reason);
       }
     } catch (error) {
       if (error instanceof FrameError) {
@@ -269,6 +434,8 @@ async function drain(
       reply = nack(error.reason, error.message);
     }
     await writeAll(conn, replyFrame(reply));
+    if (useful) activity.usefulAt = performance.now();
+    if (session.closing) return false;
   }
 }
 

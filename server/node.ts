@@ -12,7 +12,8 @@
  * - job_queue.ts: GETJ, HAVJ, RLSE, readiness;
  * - job_reports.ts: UPD;
  * - repair.ts: HAVE, PULL and the anti-entropy pass;
- * - inspection.ts: INFO, and the observer told of every request.
+ * - inspection.ts: INFO, and the observer told of every request;
+ * - authentication.ts: HELO, AUTH, and the role check of every request.
  *
  * Decisions come from the pure modules (objects.ts, jobs.ts,
  * replication_plan.ts, repair_plan.ts, report_acceptance.ts,
@@ -22,6 +23,7 @@
  * @module
  */
 
+import type { AuthSecrets } from "../protocol/auth.ts";
 import { ConnectionError } from "../protocol/connection.ts";
 import { ManifestError } from "../protocol/manifest.ts";
 import {
@@ -40,6 +42,7 @@ import {
   repairIntervalMs,
   waitMsMax,
 } from "../limits.ts";
+import { Authentication } from "./authentication.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { ServerContext } from "./context.ts";
 import { FileCommands } from "./file_commands.ts";
@@ -80,6 +83,8 @@ export interface NodeOptions {
   readonly log?: (message: string) => void;
   /** Told of every request served (for statistics); what it throws is logged and ignored. */
   readonly observe?: RequestObserver;
+  /** The secrets connections must prove (an auth file); none: every connection may send anything. */
+  readonly auth?: AuthSecrets;
 }
 
 /** How one command is served. */
@@ -107,6 +112,7 @@ export class Node {
   readonly #jobs: JobQueue;
   readonly #repair: Repair;
   readonly #inspection: Inspection;
+  readonly #authentication: Authentication;
   readonly #handlers: Handlers;
   readonly #timers = new Set<number>();
   readonly #life = { reconciling: true, stopped: false };
@@ -120,6 +126,11 @@ export class Node {
     this.#clock = options.clock ?? systemClock;
     const now = options.now ?? (() => this.#clock.now());
     this.#log = options.log ?? (() => {});
+    this.#authentication = new Authentication({
+      ...(options.auth ? { secrets: options.auth } : {}),
+      now,
+      log: this.#log,
+    });
     this.#membership = new Membership({
       host: options.host,
       port: options.port,
@@ -280,9 +291,11 @@ export class Node {
 
   /**
    * Hands a request to its command's handler: the one place every request
-   * passes (a check of who may send which command sits here).
+   * passes, after the check of who may send it.
    */
   #dispatch(request: Request, session: Session): Promise<Reply> | Reply {
+    const refusal = this.#authentication.refusal(request.command, session);
+    if (refusal) return refusal;
     // The table pairs each command with its handler; TypeScript cannot
     // follow that pairing through an index, hence the widened type.
     const handler = this.#handlers[request.command] as Handler<Command>;
@@ -299,7 +312,10 @@ export class Node {
     const membership = this.#membership;
     const jobs = this.#jobs;
     const repair = this.#repair;
+    const authentication = this.#authentication;
     return {
+      HELO: (_, session) => authentication.hello(session),
+      AUTH: (request, session) => authentication.authenticate(request, session),
       ADD: (request) => files.addFile(request.name, request.data, request.salt),
       MADD: (request) => files.addChunked(request.name, request.manifest, request.salt),
       GETM: (request) => files.getManifest(request.hash),

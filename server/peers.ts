@@ -1,12 +1,20 @@
 /**
  * Connections from this server to its peers: a small pool per peer, each
- * connection introduced with PEER so the peer serves it locally and never
- * forwards it again.
+ * connection authenticated with this server's credential (HELO, AUTH as
+ * `server`) when it has one, over TLS when the ring speaks it, and
+ * introduced with PEER so the peer serves it locally and never forwards it
+ * again.
  *
  * @module
  */
 
-import { Connection, ConnectionError } from "../protocol/connection.ts";
+import type { Credential } from "../protocol/auth.ts";
+import {
+  Connection,
+  ConnectionError,
+  HandshakeError,
+  type TlsOptions,
+} from "../protocol/connection.ts";
 import type { Reply, Request } from "../protocol/message.ts";
 import { peerConnectTimeoutMs, peerIdleConnectionsMax, peerRequestTimeoutMs } from "../limits.ts";
 
@@ -33,15 +41,25 @@ export interface PeerTransport {
   close(): void;
 }
 
+/** How a server proves itself to its peers and reaches them. */
+export interface PeerSecurity {
+  /** This server's credential (role `server`); none against open peers. */
+  readonly credential?: Credential;
+  /** Speak TLS to peers, verifying their certificates. */
+  readonly tls?: TlsOptions;
+}
+
 /** A pool of connections to peers, keyed by `host:port`. */
 export class PeerPool implements PeerTransport {
   readonly #self: { host: string; port: number };
+  readonly #security: PeerSecurity;
   readonly #idle = new Map<string, Connection[]>();
   #closed = false;
 
   /** `self` is this server's advertised address, sent in PEER. */
-  constructor(self: { host: string; port: number }) {
+  constructor(self: { host: string; port: number }, security: PeerSecurity = {}) {
     this.#self = self;
+    this.#security = security;
   }
 
   /**
@@ -69,9 +87,7 @@ export class PeerPool implements PeerTransport {
       if (!connection.closed) return connection;
     }
     const { host, port } = splitId(id);
-    const connection = await Connection.open(host, port, {
-      connectTimeoutMs: peerConnectTimeoutMs,
-    });
+    const connection = await this.#open(id, host, port);
     const hello = await connection.request({
       command: "PEER",
       host: this.#self.host,
@@ -85,6 +101,21 @@ export class PeerPool implements PeerTransport {
       );
     }
     return connection;
+  }
+
+  async #open(id: string, host: string, port: number): Promise<Connection> {
+    const { credential, tls } = this.#security;
+    try {
+      return await Connection.open(host, port, {
+        connectTimeoutMs: peerConnectTimeoutMs,
+        requestTimeoutMs: peerRequestTimeoutMs,
+        ...(credential ? { credential } : {}),
+        ...(tls ? { tls } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof HandshakeError)) throw error;
+      throw new ConnectionError("protocol", `Peer ${id} refused this server: ${error.message}`);
+    }
   }
 
   #give(id: string, connection: Connection): void {

@@ -5,10 +5,16 @@
  * @module
  */
 
+import type { AuthSecrets, Credential } from "../protocol/auth.ts";
+import type { TlsOptions } from "../protocol/connection.ts";
+import { authHandshakeMs } from "../limits.ts";
 import { lockDirectory } from "../lockfile.ts";
 import { Store } from "./store.ts";
 import { Node } from "./node.ts";
-import { type Listening, serve } from "./listen.ts";
+import { type Listening, serve, serveTls, type TlsCertificate } from "./listen.ts";
+import { PeerPool } from "./peers.ts";
+import type { Request } from "../protocol/message.ts";
+import type { Session } from "./session.ts";
 
 /** Options of {@linkcode startServer}. */
 export interface ServerOptions {
@@ -24,10 +30,22 @@ export interface ServerOptions {
   readonly vnodes: number;
   readonly leaseMs: number;
   readonly connectionsMax: number;
+  /** Connections one remote address may hold (runners and peers aside). */
+  readonly connectionsPerAddressMax?: number;
   readonly idleMs?: number;
   readonly frameReadMs?: number;
+  /** With `auth`: how long a connection may stay unauthenticated (default `authHandshakeMs`). */
+  readonly handshakeMs?: number;
   readonly join?: { readonly host: string; readonly port: number };
   readonly log?: (message: string) => void;
+  /** Secrets connections must prove (the auth file); none: an open server. */
+  readonly auth?: AuthSecrets;
+  /** This server's credential toward its peers (role `server`). */
+  readonly credential?: Credential;
+  /** Speak TLS to everyone with this certificate. */
+  readonly tls?: TlsCertificate;
+  /** How to reach peers over TLS (given with `tls`: a TLS ring speaks TLS to its peers too). */
+  readonly peerTls?: TlsOptions;
 }
 
 /** A running server. */
@@ -51,17 +69,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let node: Node | undefined;
   try {
     const ref: { node?: Node } = {};
-    listening = serve(
-      { handle: (request, session) => ref.node!.handle(request, session) },
-      {
-        hostname: options.listen,
-        port: options.port,
-        connectionsMax: options.connectionsMax,
-        ...(options.idleMs ? { idleMs: options.idleMs } : {}),
-        ...(options.frameReadMs ? { frameReadMs: options.frameReadMs } : {}),
-        ...(options.log ? { log: options.log } : {}),
-      },
-    );
+    const handler = {
+      handle: (request: Request, session: Session) => ref.node!.handle(request, session),
+    };
+    const serving = {
+      hostname: options.listen,
+      port: options.port,
+      connectionsMax: options.connectionsMax,
+      ...(options.connectionsPerAddressMax
+        ? { connectionsPerAddressMax: options.connectionsPerAddressMax }
+        : {}),
+      ...(options.auth ? { handshakeMs: options.handshakeMs ?? authHandshakeMs } : {}),
+      ...(options.idleMs ? { idleMs: options.idleMs } : {}),
+      ...(options.frameReadMs ? { frameReadMs: options.frameReadMs } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    };
+    listening = options.tls
+      ? await serveTls(handler, { ...serving, tls: options.tls })
+      : serve(handler, serving);
     const prefix = `[${options.advertise}:${listening.port}]`;
     const log = options.log;
     node = new Node({
@@ -71,6 +96,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       replicas: options.replicas,
       vnodes: options.vnodes,
       leaseMs: options.leaseMs,
+      transport: new PeerPool({ host: options.advertise, port: listening.port }, {
+        ...(options.credential ? { credential: options.credential } : {}),
+        ...(options.peerTls ? { tls: options.peerTls } : {}),
+      }),
+      ...(options.auth ? { auth: options.auth } : {}),
       ...(options.join ? { join: options.join } : {}),
       ...(log ? { log: (message: string) => log(`${prefix} ${message}`) } : {}),
     });

@@ -4,7 +4,9 @@
  * @module
  */
 
-/** Per-connection state: whether the other side is a peer server. */
+import type { Role } from "../protocol/auth.ts";
+
+/** Per-connection state: who is on the other side, and where its handshake stands. */
 export interface Session {
   /** `host:port` of the peer server on the other side (set by PEER), or null for a client. */
   peer: string | null;
@@ -14,4 +16,12 @@ export interface Session {
    * leases no job to a client that is gone.
    */
   hangUp?: AbortSignal;
+  /** The remote IP address, for per-address limits (absent in the simulation). */
+  readonly remote?: string;
+  /** The role this connection authenticated as (AUTH); unset before, and after a failed AUTH. */
+  role?: Role;
+  /** The nonce of the last HELO, until an AUTH uses it up. */
+  nonce?: string;
+  /** Set when the connection must be closed once the current reply is written. */
+  closing?: boolean;
 }

@@ -143,6 +143,7 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runn
   assert.match(unreachable.stderr, /cannot reach/);
   const runner = await runCloud(["runner", "127.0.0.1", String(port), "-q"], {
     signal: AbortSignal.timeout(60_000),
+    role: "runner",
   });
   assert.equal(runner.code, 3, runner.stderr);
   assert.match(runner.stderr, /Cannot connect to 127\.0\.0\.1/);
@@ -164,7 +165,7 @@ Deno.test("cloud runner refuses a work directory another runner is using", async
     }
     const second = await runCloud(
       ["runner", server.host, String(server.port), "--watch", "--work-dir", workDir],
-      { signal: AbortSignal.timeout(30_000) },
+      { signal: AbortSignal.timeout(30_000), role: "runner" },
     );
     assert.equal(second.code, 1, second.stderr);
     assert.match(second.stderr, /another cloud runner is using it/);

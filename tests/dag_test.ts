@@ -8,14 +8,13 @@
 
 import assert from "node:assert/strict";
 import { ComputeCloud, type FileObject } from "../client/cloud.ts";
-import { Connection } from "../protocol/connection.ts";
 import { Cluster, eventually, type ServerProcess, startRunner } from "./harness.ts";
 
 /** Every live server's copy of `hash` (PULL answers from the local store only). */
 async function copies(servers: readonly ServerProcess[], hash: number): Promise<string[]> {
   const found: string[] = [];
   for (const server of servers) {
-    const connection = await Connection.open(server.host, server.port);
+    const connection = await server.connect("server");
     try {
       const reply = await connection.request({ command: "PULL", hash, metaOnly: false });
       if (reply.ok) found.push(reply.fields[4]!);
@@ -38,7 +37,7 @@ Deno.test({
   async fn() {
     await using cluster = await Cluster.start(5, ["--lease-ms", "4000"]);
     const clients = await Promise.all(
-      cluster.servers.map((s) => ComputeCloud.connect(s.host, s.port)),
+      cluster.servers.map((s) => ComputeCloud.connect(s.host, s.port, s.cloudOptions())),
     );
     const runners = [
       startRunner(cluster.servers[0]!, ["--jobs", "2"]),

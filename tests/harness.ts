@@ -1,11 +1,20 @@
 /**
  * Test harness: real `cloud` processes on loopback, on free ports, each
- * stopped by the test that started it (by pid, `await using`).
+ * stopped by the test that started it (by pid, `await using`). Servers
+ * start with an auth file by default (one set of credentials per test
+ * process, {@linkcode TestAuth.shared}), and the clients, runners and
+ * `cloud` commands the harness makes carry the matching tokens; a test of
+ * the open path says `auth: false`.
  *
  * @module
  */
 
-import { ComputeCloud } from "../client/cloud.ts";
+import { type CloudOptions, ComputeCloud } from "../client/cloud.ts";
+import { initAuth } from "../cli/auth_init.ts";
+import type { Credential, Role } from "../protocol/auth.ts";
+import { readTokenFile } from "../protocol/auth_config.ts";
+import { Connection, type ConnectOptions } from "../protocol/connection.ts";
+import type { TestCertificates } from "./certificates.ts";
 
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -22,6 +31,48 @@ class Tail {
   }
 }
 
+/** Credentials made by `cloud auth init` in a directory: the servers' auth file and a token per role. */
+export class TestAuth {
+  static #shared: Promise<TestAuth> | undefined;
+
+  constructor(readonly dir: string) {}
+
+  /**
+   * The credentials every server of this test process shares (made on
+   * first use; removed when the process ends).
+   */
+  static shared(): Promise<TestAuth> {
+    TestAuth.#shared ??= (async () => {
+      const dir = await Deno.makeTempDir({ prefix: "cloud-test-auth-" });
+      await initAuth(dir);
+      globalThis.addEventListener("unload", () => {
+        try {
+          Deno.removeSync(dir, { recursive: true });
+        } catch {
+          // Already gone.
+        }
+      });
+      return new TestAuth(dir);
+    })();
+    return TestAuth.#shared;
+  }
+
+  /** The servers' `--auth-file`. */
+  get authFile(): string {
+    return `${this.dir}/auth`;
+  }
+
+  /** The token file of `role`. */
+  tokenFile(role: Role): string {
+    return `${this.dir}/${role}.token`;
+  }
+
+  /** The credential of `role`. */
+  credential(role: Role): Credential {
+    return readTokenFile(this.tokenFile(role));
+  }
+}
+
 /** A `cloud server` process. */
 export class ServerProcess {
   readonly #child: Deno.ChildProcess;
@@ -33,12 +84,24 @@ export class ServerProcess {
   killed = false;
   #exited = false;
   readonly status: Promise<Deno.CommandStatus>;
+  /** The credentials it accepts; null for an open server. */
+  readonly auth: TestAuth | null;
+  /** Its certificates when it speaks TLS. */
+  readonly tls: TestCertificates | null;
 
-  private constructor(child: Deno.ChildProcess, log: Tail, port: number, dataDir: string) {
+  private constructor(
+    child: Deno.ChildProcess,
+    log: Tail,
+    port: number,
+    dataDir: string,
+    security: { auth: TestAuth | null; tls: TestCertificates | null },
+  ) {
     this.#child = child;
     this.#log = log;
     this.port = port;
     this.dataDir = dataDir;
+    this.auth = security.auth;
+    this.tls = security.tls;
     this.status = child.status.then((status) => {
       this.#exited = true;
       return status;
@@ -61,17 +124,20 @@ export class ServerProcess {
   }
 
   /**
-   * Starts a server on a free loopback port (or `port`), waiting until it serves.
+   * Starts a server on a free loopback port (or `port`), waiting until it
+   * serves: with the shared test credentials unless `auth` says otherwise
+   * (false: an open server), speaking TLS with `tls`.
    *
    * @throws {Error} with the server's log when it does not start.
    */
-  static async start(options: {
-    dataDir?: string;
-    join?: ServerProcess | { host: string; port: number };
-    port?: number;
-    args?: string[];
-  } = {}): Promise<ServerProcess> {
+  static async start(options: ServerStartOptions = {}): Promise<ServerProcess> {
     const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "cloud-test-server-" });
+    const auth = options.auth === false
+      ? null
+      : options.auth === undefined || options.auth === true
+      ? await TestAuth.shared()
+      : options.auth;
+    const tls = options.tls ?? null;
     const args = [
       "run",
       "--allow-all",
@@ -80,12 +146,15 @@ export class ServerProcess {
       "server",
       String(options.port ?? 0),
       ...(options.join ? [options.join.host, String(options.join.port)] : []),
-      "--listen",
-      "127.0.0.1",
-      "--advertise",
-      "127.0.0.1",
+      ...(options.listen === null
+        ? []
+        : ["--listen", options.listen ?? "127.0.0.1", "--advertise", "127.0.0.1"]),
       "--data",
       dataDir,
+      ...(auth ? ["--auth-file", auth.authFile] : []),
+      ...(tls
+        ? ["--tls-cert", tls.certFile, "--tls-key", tls.keyFile, "--tls-ca", tls.caFile]
+        : []),
       ...(options.args ?? []),
     ];
     const child = new Deno.Command(Deno.execPath(), {
@@ -93,6 +162,8 @@ export class ServerProcess {
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
+      // What the test process's environment says about credentials is not the server's.
+      env: quietEnvironment(),
     })
       .spawn();
     const log = new Tail();
@@ -100,12 +171,40 @@ export class ServerProcess {
       new WritableStream({ write: (chunk) => log.add(chunk) }),
     ).catch(() => {});
     const port = await readPort(child, log);
-    return new ServerProcess(child, log, port, dataDir);
+    return new ServerProcess(child, log, port, dataDir, { auth, tls });
   }
 
-  /** A client of this server. */
-  client(options: { connections?: number } = {}): ComputeCloud {
-    return new ComputeCloud(this.host, this.port, options);
+  /** How `role` connects to this server: its credential (when the server wants one) and TLS. */
+  connectOptions(role: Role = "client"): ConnectOptions {
+    return {
+      ...(this.auth ? { credential: this.auth.credential(role) } : {}),
+      ...(this.tls ? { tls: { caCerts: [this.tls.ca] } } : {}),
+    };
+  }
+
+  /** A connection to this server, authenticated as `role` (raw requests of every kind need `server`). */
+  connect(role: Role = "server", options: ConnectOptions = {}): Promise<Connection> {
+    return Connection.open(this.host, this.port, { ...this.connectOptions(role), ...options });
+  }
+
+  /** Options of a {@linkcode ComputeCloud} of this server with `role`'s credential (and TLS). */
+  cloudOptions(role: Role = "client"): CloudOptions {
+    const security = this.connectOptions(role);
+    return { credential: security.credential ?? null, tls: security.tls ?? null };
+  }
+
+  /** A client of this server, with the client's credential (or `role`'s). */
+  client(options: CloudOptions & { role?: Role } = {}): ComputeCloud {
+    const { role, ...rest } = options;
+    return new ComputeCloud(this.host, this.port, { ...this.cloudOptions(role), ...rest });
+  }
+
+  /** The arguments that give a `cloud client` or `cloud runner` the credential of `role` and TLS. */
+  securityArgs(role: Role): string[] {
+    return [
+      ...(this.auth ? ["--token-file", this.auth.tokenFile(role)] : []),
+      ...(this.tls ? ["--tls-ca", this.tls.caFile] : []),
+    ];
   }
 
   /** Kills the server with `signal` and waits for it to exit. */
@@ -124,6 +223,35 @@ export class ServerProcess {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.kill("SIGKILL");
   }
+}
+
+/** Options of {@linkcode ServerProcess.start}. */
+export interface ServerStartOptions {
+  dataDir?: string;
+  join?: ServerProcess | { host: string; port: number };
+  port?: number;
+  args?: string[];
+  /** The credentials to accept: the shared ones by default; false for an open server. */
+  auth?: TestAuth | boolean;
+  /** Speak TLS with these certificates (trusting their CA for peers). */
+  tls?: TestCertificates;
+  /** The address to listen on (127.0.0.1 by default, advertised as 127.0.0.1); null: the server's default. */
+  listen?: string | null;
+}
+
+/**
+ * The environment for processes the harness starts: this one's, without
+ * what would give them another credential or TLS setting than the
+ * harness's arguments do.
+ */
+function quietEnvironment(extra: Record<string, string> = {}): Record<string, string> {
+  const env = Deno.env.toObject();
+  for (const name of Object.keys(env)) {
+    if (/^CLOUD_(TOKEN|TOKEN_FILE|AUTH_FILE|TLS|TLS_CA|TLS_CERT|TLS_KEY)$/.test(name)) {
+      delete env[name];
+    }
+  }
+  return { ...env, ...extra };
 }
 
 async function readPort(child: Deno.ChildProcess, log: Tail): Promise<number> {
@@ -169,14 +297,22 @@ async function drain(reader: ReadableStreamDefaultReader<string>): Promise<void>
 export class Cluster {
   readonly servers: ServerProcess[] = [];
 
-  /** Starts `count` servers, each joining the first. */
-  static async start(count: number, args: string[] = []): Promise<Cluster> {
+  /** Options every server of the cluster starts with (its credentials and certificates). */
+  #options: Omit<ServerStartOptions, "join" | "dataDir" | "port" | "args"> = {};
+
+  /** Starts `count` servers, each joining the first, with the shared test credentials unless `options` say otherwise. */
+  static async start(
+    count: number,
+    args: string[] = [],
+    options: Omit<ServerStartOptions, "join" | "dataDir" | "port" | "args"> = {},
+  ): Promise<Cluster> {
     const cluster = new Cluster();
+    cluster.#options = options;
     try {
-      const first = await ServerProcess.start({ args });
+      const first = await ServerProcess.start({ args, ...options });
       cluster.servers.push(first);
       for (let i = 1; i < count; i++) {
-        cluster.servers.push(await ServerProcess.start({ join: first, args }));
+        cluster.servers.push(await ServerProcess.start({ join: first, args, ...options }));
       }
     } catch (error) {
       await cluster[Symbol.asyncDispose]();
@@ -196,7 +332,7 @@ export class Cluster {
   ): Promise<ServerProcess> {
     const live = this.live[0];
     if (!live) throw new Error("No live server to join through");
-    const server = await ServerProcess.start({ join: live, ...options });
+    const server = await ServerProcess.start({ join: live, ...this.#options, ...options });
     this.servers.push(server);
     return server;
   }
@@ -215,9 +351,12 @@ export class Cluster {
   }
 }
 
-/** Starts `cloud runner --watch -q` against a server; the caller kills it (by its child handle). */
+/**
+ * Starts `cloud runner --watch -q` against a server, with the runner's
+ * token when the server wants one; the caller kills it (by its child handle).
+ */
 export function startRunner(
-  server: { host: string; port: number },
+  server: { host: string; port: number; securityArgs?: (role: Role) => string[] },
   args: string[] = [],
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -230,25 +369,41 @@ export function startRunner(
       String(server.port),
       "--watch",
       "-q",
+      ...(server.securityArgs?.("runner") ?? []),
       ...args,
     ],
     stdin: "null",
     stdout: "null",
     stderr: "inherit",
+    env: quietEnvironment(),
   }).spawn();
 }
 
-/** Runs `cloud` with arguments and returns its exit code, stdout and stderr. */
+/**
+ * Runs `cloud` with arguments and returns its exit code, stdout and
+ * stderr. It gets the shared test credential of `role` (client by
+ * default; null for none) in `$CLOUD_TOKEN_FILE`, which servers started
+ * with the shared credentials accept and open servers ignore.
+ */
 export async function runCloud(
   args: string[],
-  options: { stdin?: Uint8Array; env?: Record<string, string>; signal?: AbortSignal } = {},
+  options: {
+    stdin?: Uint8Array;
+    env?: Record<string, string>;
+    signal?: AbortSignal;
+    role?: Role | null;
+  } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const role = options.role === undefined ? "client" : options.role;
+  const token: Record<string, string> = role === null
+    ? {}
+    : { CLOUD_TOKEN_FILE: (await TestAuth.shared()).tokenFile(role) };
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", mainPath, ...args],
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
-    ...(options.env ? { env: options.env } : {}),
+    env: quietEnvironment({ ...token, ...options.env }),
     // Aborting kills the process (SIGTERM).
     ...(options.signal ? { signal: options.signal } : {}),
   }).spawn();

@@ -343,6 +343,7 @@ Deno.test("a job reads a 20 MB input and writes a 20 MB output through the real 
       jobs: 1,
       watch: false,
       workDir,
+      security: server.cloudOptions("runner"),
     });
     assert.deepEqual(summary, { done: 1, failed: 0, returned: 0 });
     const status = await output.status();

@@ -7,7 +7,6 @@
 
 import assert from "node:assert/strict";
 import { ComputeCloud } from "../client/cloud.ts";
-import { Connection } from "../protocol/connection.ts";
 import { Cluster, eventually, type ServerProcess } from "./harness.ts";
 
 const replicas = 2;
@@ -19,7 +18,7 @@ async function copyCounts(
 ): Promise<Map<number, number>> {
   const counts = new Map<number, number>(hashes.map((hash) => [hash, 0]));
   await Promise.all(servers.map(async (server) => {
-    const connection = await Connection.open(server.host, server.port);
+    const connection = await server.connect("server");
     try {
       for (const hash of hashes) {
         const reply = await connection.request({ command: "PULL", hash, metaOnly: true });
@@ -98,7 +97,7 @@ Deno.test({
     const live = () => cluster.live;
     const objects = new Map<string, string>();
     const clients = await Promise.all(
-      cluster.servers.map((s) => ComputeCloud.connect(s.host, s.port)),
+      cluster.servers.map((s) => ComputeCloud.connect(s.host, s.port, s.cloudOptions())),
     );
     const victim = cluster.servers[2]!;
     try {

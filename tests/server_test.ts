@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { CloudError } from "../client/cloud.ts";
-import { Connection } from "../protocol/connection.ts";
+import { authProof } from "../protocol/auth.ts";
 import { encodeFrame, FrameDecoder } from "../protocol/frame.ts";
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import { encodeRequest, parseReply, type Reply } from "../protocol/message.ts";
@@ -26,8 +26,18 @@ class Raw {
     this.#conn = conn;
   }
 
-  static async open(server: ServerProcess): Promise<Raw> {
-    return new Raw(await Deno.connect({ hostname: server.host, port: server.port }));
+  /** A raw connection to `server`, authenticated as a server (by raw frames) when it wants one. */
+  static async open(server: ServerProcess, options: { authenticate?: boolean } = {}): Promise<Raw> {
+    const raw = new Raw(await Deno.connect({ hostname: server.host, port: server.port }));
+    if (server.auth && options.authenticate !== false) {
+      await raw.send(encodeFrame("HELO"));
+      const hello = await raw.reply();
+      assert.ok(hello?.ok, "HELO");
+      const proof = await authProof(server.auth.credential("server"), hello.fields[0]!);
+      await raw.send(encodeFrame(`AUTH:server:${proof}`));
+      assert.deepEqual(await raw.reply(), { ok: true, fields: [] }, "AUTH");
+    }
+    return raw;
   }
 
   async send(bytes: Uint8Array | string): Promise<void> {
@@ -71,8 +81,9 @@ class Raw {
   }
 }
 
+/** One request on a new connection, authenticated as a server (every command is allowed). */
 async function request(server: ServerProcess, text: string): Promise<Reply> {
-  const connection = await Connection.open(server.host, server.port);
+  const connection = await server.connect("server");
   try {
     return await connection.request(text);
   } finally {
@@ -153,7 +164,7 @@ Deno.test("server SADD, GETS and SUCC keep the server table", async () => {
 
 Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependents", async () => {
   await using server = await ServerProcess.start();
-  const cloud = server.client();
+  const cloud = server.client({ role: "runner" });
   try {
     const name1 = await cloud.addString("name1", "contents");
     const code = 'print(open("/net/name1").read())';
@@ -239,7 +250,7 @@ Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependent
 
 Deno.test("server hands a job out again when its lease expires, and after RLSE", async () => {
   await using server = await ServerProcess.start({ args: ["--lease-ms", "1000"] });
-  const cloud = server.client();
+  const cloud = server.client({ role: "runner" });
   try {
     const [job] = await cloud.addJob("slow", "print(1)", "out", []);
     const first = await cloud.takeJob();
@@ -262,7 +273,7 @@ Deno.test("server hands a job out again when its lease expires, and after RLSE",
 
 Deno.test("server GETJ with a wait answers as soon as a job is submitted", async () => {
   await using server = await ServerProcess.start();
-  const runner = server.client();
+  const runner = server.client({ role: "runner" });
   const submitter = server.client();
   try {
     const started = Date.now();
@@ -283,8 +294,8 @@ Deno.test("server GETJ with a wait answers as soon as a job is submitted", async
 
 Deno.test("server GETJ whose client hangs up while it waits leases nothing to it", async () => {
   await using server = await ServerProcess.start();
-  const runner = server.client();
-  const submitter = server.client();
+  const runner = server.client({ role: "runner" });
+  const submitter = server.client({ role: "runner" });
   try {
     const stop = new AbortController();
     const taking = runner.takeJob(20_000, stop.signal);
@@ -404,7 +415,7 @@ Deno.test("server JADD refuses a job whose record cannot travel in one frame", a
 
 Deno.test("server keeps failure details bounded along a long chain of failed jobs", async () => {
   await using server = await ServerProcess.start();
-  const cloud = server.client();
+  const cloud = server.client({ role: "runner" });
   try {
     const [first, firstOut] = await cloud.addJob("first", "print(1)", "out-0", []);
     const leased = await cloud.takeJob();
@@ -445,7 +456,7 @@ Deno.test("server keeps failure details bounded along a long chain of failed job
 Deno.test("server WAIT returns when the file completes, or its state at the timeout", async () => {
   await using server = await ServerProcess.start();
   const cloud = server.client();
-  const runner = server.client();
+  const runner = server.client({ role: "runner" });
   try {
     const [job, out] = await cloud.addJob("w", "print(1)", "wout", []);
     assert.deepEqual(
@@ -494,7 +505,7 @@ Deno.test("server keeps files and jobs across a restart with the same data direc
     await server.kill("SIGKILL");
   }
   await using server = await ServerProcess.start({ dataDir, port });
-  const cloud = server.client();
+  const cloud = server.client({ role: "runner" });
   try {
     assert.equal(await cloud.file(hash).text(), "survives");
     const leased = await cloud.takeJob();
@@ -555,6 +566,7 @@ Deno.test("server refuses to join a ring that keeps another number of copies", a
         dataDir,
         "--replicas",
         "3",
+        ...(server.auth ? ["--auth-file", server.auth.authFile] : []),
       ],
       { signal: AbortSignal.timeout(20_000) },
     );
@@ -685,7 +697,7 @@ Deno.test("server closes a frame that trickles in slower than its deadline", asy
 
 Deno.test("server does not count a long WAIT as idleness", async () => {
   await using server = await ServerProcess.start({ args: ["--idle-ms", "300"] });
-  const connection = await Connection.open(server.host, server.port);
+  const connection = await server.connect("client");
   try {
     const [, out] = await (async () => {
       const cloud = server.client();
@@ -714,7 +726,7 @@ Deno.test("server refuses connections beyond its limit with NACK:busy", async ()
       await raw.send(encodeFrame("GETS"));
       assert.ok((await raw.reply())?.ok);
     }
-    const extra = await Raw.open(server);
+    const extra = await Raw.open(server, { authenticate: false });
     assertNack(await extra.reply(), "busy");
     extra.close();
   } finally {
@@ -738,7 +750,7 @@ Deno.test("server STOP closes the connection without a reply", async () => {
 Deno.test("server serves 50 concurrent clients, each reading back its own data", async () => {
   await using server = await ServerProcess.start();
   await Promise.all(Array.from({ length: 50 }, async (_, client) => {
-    const connection = await Connection.open(server.host, server.port);
+    const connection = await server.connect("client");
     try {
       for (let i = 0; i < 20; i++) {
         const text = `client ${client} item ${i} ${"x".repeat(1000)}`;

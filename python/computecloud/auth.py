@@ -1,4 +1,4 @@
-"""Credentials and the HELO/AUTH handshake (issue 12; not yet in docs/PROTOCOL.md).
+"""Credentials and the HELO/AUTH handshake (docs/PROTOCOL.md, 1.6).
 
 A credential is a role (``client``, ``runner`` or ``server``) and a secret.
 It comes from ``$CLOUD_TOKEN`` (``<role>:<secret>``) or a token file holding
@@ -56,12 +56,13 @@ def parse_token(text: str, where: str = "$CLOUD_TOKEN") -> Credential:
 
 
 def read_token_file(path: str) -> Credential:
-    """Reads a token file: one line ``<role> <secret>``.
+    """Reads a token file: one line ``<role> <secret>`` (blank lines and ``#`` comments aside).
 
     Raises ValueError when the file is malformed, OSError when it cannot be read.
     """
     with open(path, "r", encoding="utf-8") as file:
-        lines = [line.strip() for line in file.read().splitlines() if line.strip()]
+        lines = [line.strip() for line in file.read().splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
     if len(lines) != 1 or len(lines[0].split()) != 2:
         raise ValueError("Cannot use the token file %s: expected one line '<role> <secret>'" % path)
     role, secret = lines[0].split()

@@ -1,5 +1,5 @@
-"""The client side of the HELO/AUTH handshake (issue 12), against a fake
-server in a thread: the real server does not speak it yet."""
+"""The client side of the HELO/AUTH handshake (docs/PROTOCOL.md 1.6), against
+a fake server in a thread (test_auth_server.py has the real server)."""
 
 import hashlib
 import hmac
@@ -77,6 +77,11 @@ class HandshakeTest(unittest.TestCase):
         # echo -n "cloud-auth:client:0123456789abcdef0123456789abcdef" | openssl dgst -sha256 -hmac s3cret
         proof = Credential("client", "s3cret").proof("0123456789abcdef0123456789abcdef")
         self.assertEqual(proof, "0cb6adcb3a088ed4cfa423bca07d006fcee3cb186b0628c4751ff2fdc7aa9a89")
+
+    def test_credential_proof_matches_the_vectors_of_protocol_md(self) -> None:
+        # docs/PROTOCOL.md 7.8, the second vector.
+        proof = Credential("runner", "7d0e5a1c9b3f4e2a8c6d0b1f3e5a7c9d").proof("00112233445566778899aabbccddeeff")
+        self.assertEqual(proof, "7ee1334dde29c36e49e6668c8dd3ac3639187f52e939cedae1b85bc0b2076cae")
 
     def test_token_from_the_environment_authenticates_every_connection(self) -> None:
         with ComputeCloud("127.0.0.1", self.server.port, env={"CLOUD_TOKEN": "client:s3cret"}) as cloud:
@@ -163,7 +168,14 @@ class CredentialParsingTest(unittest.TestCase):
     def test_read_token_file_wants_one_line(self) -> None:
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "t")
-            for text, ok in [("runner abc\n", True), ("runner abc\nclient d\n", False), ("runner\n", False), ("", False)]:
+            cases = [
+                ("runner abc\n", True),
+                ("# a comment\n\nrunner abc\n", True),
+                ("runner abc\nclient d\n", False),
+                ("runner\n", False),
+                ("", False),
+            ]
+            for text, ok in cases:
                 with open(path, "w") as file:
                     file.write(text)
                 if ok:

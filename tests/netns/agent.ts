@@ -10,7 +10,8 @@
  */
 
 import { CloudError, ComputeCloud } from "../../client/cloud.ts";
-import { Connection, ConnectionError } from "../../protocol/connection.ts";
+import { Connection, ConnectionError, type ConnectOptions } from "../../protocol/connection.ts";
+import { readTokenFile } from "../../protocol/auth_config.ts";
 import { fromPullFields } from "../../server/codec.ts";
 import { versionOf } from "../../server/objects.ts";
 import { parseServers } from "../../protocol/message.ts";
@@ -140,6 +141,16 @@ async function serve(request: AgentRequest): Promise<unknown> {
   }
 }
 
+/** How the oracle's connections (GETS, PULL) authenticate: with the server token it was given. */
+function oracleOptions(): ConnectOptions {
+  const path = Deno.env.get("CLOUD_NETNS_ORACLE_TOKEN_FILE");
+  return {
+    connectTimeoutMs: 2_000,
+    requestTimeoutMs: 5_000,
+    ...(path ? { credential: readTokenFile(path) } : {}),
+  };
+}
+
 /**
  * Who holds each hash (PULL answers from the local store only), at which
  * version, and who should by the ring of the first server.
@@ -150,10 +161,7 @@ async function copies(
   replicas: number,
 ): Promise<CopyCount[]> {
   const first = split(servers[0]!);
-  const table = await Connection.open(first.host, first.port, {
-    connectTimeoutMs: 2_000,
-    requestTimeoutMs: 5_000,
-  });
+  const table = await Connection.open(first.host, first.port, oracleOptions());
   let ring: Ring;
   try {
     const reply = await table.request({ command: "GETS" });
@@ -177,10 +185,7 @@ async function copies(
   }));
   await Promise.all(servers.map(async (server) => {
     const { host, port } = split(server);
-    const connection = await Connection.open(host, port, {
-      connectTimeoutMs: 2_000,
-      requestTimeoutMs: 5_000,
-    });
+    const connection = await Connection.open(host, port, oracleOptions());
     try {
       for (const count of counts) {
         const reply = await connection.request({

@@ -14,6 +14,7 @@
 
 import type { AgentError, AgentReply, AgentRequest } from "./agent.ts";
 import { Network, run } from "./netns.ts";
+import { initAuth } from "../../cli/auth_init.ts";
 
 const mainPath = new URL("../../main.ts", import.meta.url).pathname;
 const agentPath = new URL("./agent.ts", import.meta.url).pathname;
@@ -243,6 +244,8 @@ export class NetCluster {
     await cacheModules();
     const network = await Network.create();
     const dir = await Deno.makeTempDir({ prefix: `cnx-${network.id}-` });
+    // The servers listen on addresses other hosts reach: they run with authentication.
+    await initAuth(`${dir}/auth`);
     const cluster = new NetCluster(network, dir, options);
     openClusters.add(cluster);
     if (!interruptListening) {
@@ -315,6 +318,8 @@ export class NetCluster {
       server.address,
       "--data",
       server.dataDir,
+      "--auth-file",
+      `${this.#dir}/auth/auth`,
       ...(this.#options.serverArgs ?? []),
     ];
     const process = this.#spawn(server.host, [Deno.execPath(), ...args], "piped");
@@ -409,13 +414,22 @@ export class NetCluster {
   /** Starts a client agent on host `name` (made when it does not exist yet). */
   async agent(name: string): Promise<Agent> {
     await this.#ensureHost(name);
-    const process = this.#spawn(name, [
-      Deno.execPath(),
-      "run",
-      "--allow-all",
-      "--cached-only",
-      agentPath,
-    ], "piped");
+    const process = this.#spawn(
+      name,
+      [
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        "--cached-only",
+        agentPath,
+      ],
+      "piped",
+      {
+        // Its clients are clients; what it asks to check copies (PULL) needs a server's token.
+        CLOUD_TOKEN_FILE: `${this.#dir}/auth/client.token`,
+        CLOUD_NETNS_ORACLE_TOKEN_FILE: `${this.#dir}/auth/server.token`,
+      },
+    );
     const agent = new Agent(name, process);
     this.#agents.push(agent);
     return agent;
@@ -441,6 +455,8 @@ export class NetCluster {
       "--watch",
       "--work-dir",
       workDir,
+      "--token-file",
+      `${this.#dir}/auth/runner.token`,
       ...args,
     ], "null");
     this.#runners.push({ host: name, process });
@@ -456,13 +472,19 @@ export class NetCluster {
     if (!this.network.hosts.some((h) => h.name === name)) await this.network.addHost(name);
   }
 
-  #spawn(host: string, command: readonly string[], stdout: "piped" | "null"): HostProcess {
+  #spawn(
+    host: string,
+    command: readonly string[],
+    stdout: "piped" | "null",
+    env: Record<string, string> = {},
+  ): HostProcess {
     const [program, ...args] = this.network.exec(host, command);
     const child = new Deno.Command(program!, {
       args,
       stdin: "piped",
       stdout,
       stderr: "piped",
+      env,
     }).spawn();
     const process = new HostProcess(child, child.stderr);
     this.#processes.add(process);
