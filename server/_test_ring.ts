@@ -200,3 +200,20 @@ export async function eventually(check: () => boolean, ms = 5_000): Promise<void
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** A job taken with GETJ: its hash, its lease token, and the reply's fields. */
+export interface TakenJob {
+  readonly hash: number;
+  readonly lease: string;
+  readonly fields: readonly string[];
+}
+
+/** Takes a job through `server` (GETJ); fails the test when none is handed out. */
+export async function takeJob(ring: TestRing, server: TestServer): Promise<TakenJob> {
+  const fields = fieldsOf(await ring.call(server, { command: "GETJ" }));
+  const last = fields[fields.length - 1] ?? "";
+  if (fields.length % 2 === 0 || !last.startsWith("lease=")) {
+    throw new Error(`GETJ handed out no lease token: ${fields.join(":").slice(0, 80)}`);
+  }
+  return { hash: Number.parseInt(fields[1]!, 16), lease: last.slice(6), fields };
+}

@@ -186,7 +186,7 @@ export class Replication {
     }
     if (!reply.ok) return reply.reason === "not-found" ? "absent" : "unreachable";
     try {
-      return fromPullFields(reply.fields);
+      return fromPullFields(reply.fields, options);
     } catch (error) {
       this.#ctx.log(`peer ${id} sent a bad copy of ${hex(hash)}: ${(error as Error).message}`);
       return "unreachable";

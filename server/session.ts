@@ -14,4 +14,10 @@ export interface Session {
    * leases no job to a client that is gone.
    */
   hangUp?: AbortSignal;
+  /**
+   * Lease tokens handed out on this connection (GETJ), by job: a runner of
+   * the original design sends UPD and RLSE without one, and the server
+   * fills in the token it handed out here (session_leases.ts).
+   */
+  leases?: Map<number, string>;
 }
