@@ -713,6 +713,8 @@ export class Cluster {
     };
     (endpoint as { clock: Clock }).clock = this.#scheduler.clock(endpoint);
     const life = ++server.lives;
+    // Lease tokens and nonces from a generator seeded by this server and life: a run replays.
+    const random = new Random(Number.parseInt(sha256Hex(`${server.id}#${life}`).slice(0, 8), 16));
     const node = new Node({
       host: server.host,
       port: server.port,
@@ -722,6 +724,9 @@ export class Cluster {
       leaseMs: this.#options.leaseMs,
       ...(join ? { join: { host: join.host, port: join.port } } : {}),
       clock: endpoint.clock,
+      random: (bytes) => {
+        for (let i = 0; i < bytes.length; i++) bytes[i] = random.int(0, 255);
+      },
       transport: this.#network.transport(endpoint),
       log: (message) => {
         this.#events.trace(() => `${server.id}#${life} log: ${message}`);

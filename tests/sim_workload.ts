@@ -511,13 +511,19 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
     for (let i = 2; i + 1 < reply.fields.length; i += 2) {
       namespace.push({ hash: parseHash(reply.fields[i]!), name: reply.fields[i + 1]! });
     }
+    const leaseField = reply.fields[reply.fields.length - 1]!;
+    if (reply.fields.length % 2 === 0 || !leaseField.startsWith("lease=")) {
+      run.violation(`GETJ ${hex(hash)} handed out no lease token`);
+    }
+    // The runner's report and give-back carry the token (UPD and RLSE go to any server).
+    const leaseToken = leaseField.slice("lease=".length);
     const token = `r${index}.${lease++}`;
     run.count("leases");
     run.trace(() => `runner ${index} took ${hex(hash)} as ${token}`);
     checkLeased(run, hash, source, namespace);
     const inputs = await fetchInputs(run, self, hash, namespace, leasedMs);
     if (!inputs) {
-      await run.call(self, { command: "RLSE", hash }, 2);
+      await run.call(self, { command: "RLSE", hash, lease: leaseToken }, 2);
       continue;
     }
     const fate = run.random.next();
@@ -528,7 +534,7 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
       continue;
     }
     if (fate < 0.08) {
-      await run.call(self, { command: "RLSE", hash }, 2);
+      await run.call(self, { command: "RLSE", hash, lease: leaseToken }, 2);
       continue;
     }
     // Mostly quick; sometimes longer than the lease.
@@ -540,6 +546,7 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
     const request: Request = {
       command: "UPD",
       hash,
+      lease: leaseToken,
       stdout: encoder.encode(stdout),
       stderr: encoder.encode(token),
       ...(failed ? { exitCode: 1, reason: "exception", detail: `boom ${token}` } : { exitCode: 0 }),
@@ -553,6 +560,11 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
       const result = await run.call(self, request, 1);
       if (result?.ok) {
         checkAcknowledged(run, `UPD of job`, hash, { minVersion: finishedVersion, startMs });
+        break;
+      }
+      if (result?.reason === "lease") {
+        // Its lease ran out and the job went to another runner: the report is refused.
+        run.count("upd lease");
         break;
       }
       if (result) {
