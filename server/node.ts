@@ -133,6 +133,7 @@ export class Node {
       vnodes: options.vnodes,
       ...(options.join ? { join: options.join } : {}),
       store: this.#store,
+      now,
       transport: this.#peers,
       log: this.#log,
       onRingChange: () => this.#scheduleRepair(),
