@@ -33,7 +33,7 @@ import { formatHash, objectHash } from "../protocol/hash.ts";
 import { chunkedIdentity, decodeManifest, ManifestError } from "../protocol/manifest.ts";
 import { isToken } from "../protocol/message.ts";
 import { saltProbesMax } from "../limits.ts";
-import type { FileMeta, JobMeta, StoredObject } from "./objects.ts";
+import { type FileMeta, isTerminal, type JobMeta, type StoredObject } from "./objects.ts";
 import { jobResultProblem, outputResultProblem } from "./result_keys.ts";
 
 const hex = formatHash;
@@ -155,7 +155,15 @@ export function relationProblem(copy: StoredObject, held: StoredObject | undefin
   const [job, output] = copy.meta.kind === "job" ? [copy, held] : [held, copy];
   if (job.meta.kind !== "job" || output.meta.kind !== "file") return null;
   if (job.meta.output !== output.hash || output.meta.job !== job.hash) return null;
-  return output.meta.id === outputIdentity(job.meta.id)
-    ? null
-    : `the output's identity is not derived from job ${hex(job.hash)}'s`;
+  if (output.meta.id !== outputIdentity(job.meta.id)) {
+    return `the output's identity is not derived from job ${hex(job.hash)}'s`;
+  }
+  // A finished output must hold the result of the finished job held here.
+  // (Only this way round: a job ranks by its own key, and its output
+  // follows it; a result that outranks the one here arrives as its job.)
+  if (
+    copy === output && isTerminal(job.meta) && isTerminal(output.meta) &&
+    output.meta.report !== job.meta.report
+  ) return `it holds another result than job ${hex(job.hash)} held here`;
+  return null;
 }
