@@ -22,39 +22,23 @@ export function encodeMeta(meta: ObjectMeta): string {
   return encoder.encode(JSON.stringify(meta)).toBase64();
 }
 
-/** The BADD request that copies `object` to another server. */
+/**
+ * The BADD request that copies `object` to another server. It always
+ * carries the metadata, the identity included, which the receiver checks
+ * the data against: a copy without metadata (as a server of the original
+ * design sends one) could only be checked against itself, so a copy whose
+ * data a bug had bent would be taken as another file.
+ */
 export function toBadd(object: StoredObject): Request {
   return {
     command: "BADD",
     name: object.name,
     salt: object.salt,
     complete: isTerminal(object.meta),
-    metadata: isPlainFile(object) ? "" : encodeMeta(object.meta),
+    metadata: encodeMeta(object.meta),
     data: object.data,
   };
 }
-
-/**
- * True for a small object whose metadata is exactly what empty BADD
- * metadata stands for: an uploaded, complete file and nothing more, its
- * identity the digest of its content (which the receiver computes). Sending
- * it empty saves encoding and decoding JSON twice. Large objects (chunks)
- * keep their metadata: hashing them again would cost more than it saves.
- */
-function isPlainFile(object: StoredObject): boolean {
-  const meta = object.meta;
-  if (meta.kind !== "file" || meta.state !== "complete" || object.data.length > plainBaddBytesMax) {
-    return false;
-  }
-  const keys = Object.keys(meta);
-  return keys.length === 4 && keys.every((key) => plainFileKeys.has(key)) &&
-    meta.size === object.data.length && meta.id === fileIdentity(object.data);
-}
-
-/** Largest object sent with empty metadata: hashing 4 KiB costs a few microseconds. */
-const plainBaddBytesMax = 4096;
-
-const plainFileKeys = new Set(["kind", "id", "state", "size"]);
 
 /**
  * JSON with the keys of every object in sorted order (UTF-16 code units,

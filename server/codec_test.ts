@@ -307,7 +307,7 @@ Deno.test("decodeMeta() throws nothing but ProtocolError on any text", () => {
   );
 });
 
-Deno.test("toBadd() sends a small uploaded file with empty metadata, which fromBadd() restores", () => {
+Deno.test("toBadd() sends the metadata of every copy, small uploads included", () => {
   const data = utf8("contents");
   const plain: StoredObject = {
     hash: objectHash("name1", 7),
@@ -317,12 +317,8 @@ Deno.test("toBadd() sends a small uploaded file with empty metadata, which fromB
     meta: { kind: "file", id: fileIdentity(data), state: "complete", size: data.length },
   };
   const badd = toBadd(plain) as Extract<Request, { command: "BADD" }>;
-  assert.equal(badd.metadata, "");
+  assert.equal(badd.metadata, encodeMeta(plain.meta), "the receiver checks the data against it");
   assert.deepEqual(fromBadd(badd), plain);
-  const output = { ...plain, meta: { ...plain.meta, job: 3 } } as StoredObject;
-  assert.notEqual(
-    (toBadd(output) as Extract<Request, { command: "BADD" }>).metadata,
-    "",
-    "a job's output keeps its metadata",
-  );
+  const bent = { ...badd, data: utf8("contentz") };
+  assert.throws(() => fromBadd(bent), (error: ProtocolError) => error.reason === "mismatch");
 });

@@ -41,14 +41,21 @@ const hex = formatHash;
 /**
  * Why `object` (a copy received from a peer) is not the object its
  * identity names, or null when every check passes. With `metaOnly` (a copy
- * without its data) only what metadata alone shows: a job's result key.
+ * without its data) only what metadata alone shows: a job's result key, an
+ * upload's fields.
  */
 export function copyProblem(
   object: StoredObject,
   options: { readonly metaOnly?: boolean } = {},
 ): string | null {
   const meta = object.meta;
-  if (options.metaOnly) return meta.kind === "job" ? jobResultProblem(meta) : null;
+  if (options.metaOnly) {
+    return meta.kind === "job"
+      ? jobResultProblem(meta)
+      : meta.job === undefined
+      ? uploadFieldsProblem(meta)
+      : null;
+  }
   return meta.kind === "job"
     ? jobProblem(object, meta)
     : meta.job === undefined
@@ -61,12 +68,19 @@ function probedFrom(salt: number, start: number): boolean {
   return ((salt - start) >>> 0) < saltProbesMax;
 }
 
-function uploadProblem(object: StoredObject, meta: FileMeta): string | null {
+/** What metadata alone shows wrong with an uploaded file. */
+function uploadFieldsProblem(meta: FileMeta): string | null {
   if (meta.state === "failed") return "an uploaded file cannot be failed";
   if (
     meta.attempt !== undefined || meta.resultKey !== undefined || meta.report !== undefined ||
     meta.error !== undefined
   ) return "an uploaded file carries fields of a job's output";
+  return null;
+}
+
+function uploadProblem(object: StoredObject, meta: FileMeta): string | null {
+  const fields = uploadFieldsProblem(meta);
+  if (fields) return fields;
   if (meta.chunked) {
     let id: string;
     let size: number;
@@ -147,10 +161,19 @@ function jobProblem(object: StoredObject, meta: JobMeta): string | null {
 /**
  * Why a copy does not fit the object held here that it is tied to (an
  * output and the job that names it as its output), or null: an output's
- * identity derives from its job's. Objects that do not name each other
- * are not compared.
+ * identity derives from its job's; and a finished output that would
+ * replace the finished output held here (`replacing`) must hold the result
+ * of the finished job held here. (Only then: a job ranks by its own key and
+ * its output follows it, so a result that outranks the one here arrives as
+ * its job too; and where a job and its output disagree already, for a
+ * failure written by two servers, an output copy that replaces nothing is
+ * taken.) Objects that do not name each other are not compared.
  */
-export function relationProblem(copy: StoredObject, held: StoredObject | undefined): string | null {
+export function relationProblem(
+  copy: StoredObject,
+  held: StoredObject | undefined,
+  options: { readonly replacing?: boolean } = {},
+): string | null {
   if (!held) return null;
   const [job, output] = copy.meta.kind === "job" ? [copy, held] : [held, copy];
   if (job.meta.kind !== "job" || output.meta.kind !== "file") return null;
@@ -158,12 +181,9 @@ export function relationProblem(copy: StoredObject, held: StoredObject | undefin
   if (output.meta.id !== outputIdentity(job.meta.id)) {
     return `the output's identity is not derived from job ${hex(job.hash)}'s`;
   }
-  // A finished output must hold the result of the finished job held here.
-  // (Only this way round: a job ranks by its own key, and its output
-  // follows it; a result that outranks the one here arrives as its job.)
   if (
-    copy === output && isTerminal(job.meta) && isTerminal(output.meta) &&
+    copy === output && options.replacing && isTerminal(job.meta) && isTerminal(output.meta) &&
     output.meta.report !== job.meta.report
-  ) return `it holds another result than job ${hex(job.hash)} held here`;
+  ) return `it would replace the result of job ${hex(job.hash)} held here with another`;
   return null;
 }

@@ -156,10 +156,11 @@ Deno.test("relationProblem() ties an output to the finished job held here", () =
     data: encoder.encode("forged"),
   };
   assert.equal(copyProblem(other), null, "a self-consistent forgery passes the copy's own checks");
-  assert.match(relationProblem(other, done)!, /another result/);
+  assert.match(relationProblem(other, done, { replacing: true })!, /another/);
+  assert.equal(relationProblem(other, done), null, "an output that replaces nothing is taken");
   // An unfinished job here: nothing to compare the result with.
   const leased = job({ name: "j", source: "print(1)", state: "leased" });
-  assert.equal(relationProblem(other, leased), null);
+  assert.equal(relationProblem(other, leased, { replacing: true }), null);
   assert.equal(
     relationProblem(other, upload("x", "y")),
     null,

@@ -16,7 +16,7 @@ import { fromBadd } from "./codec.ts";
 import { relationProblem } from "./copy_check.ts";
 import type { ServerContext } from "./context.ts";
 import type { ObjectIndex } from "./object_index.ts";
-import { type FileMeta, isTerminal, type StoredObject } from "./objects.ts";
+import { type FileMeta, isTerminal, mergeOutcome, type StoredObject } from "./objects.ts";
 import { type Replication, UnavailableError } from "./replication.ts";
 import type { Session } from "./session.ts";
 
@@ -101,9 +101,12 @@ export class FileCommands {
     try {
       object = fromBadd(request);
       const related = object.meta.kind === "job" ? object.meta.output : object.meta.job;
+      const stored = this.#ctx.store.get(object.hash);
+      const replacing = stored !== undefined && isTerminal(stored.meta) &&
+        mergeOutcome(stored, object) === "advanced";
       const problem = related === undefined
         ? null
-        : relationProblem(object, this.#ctx.store.get(related));
+        : relationProblem(object, this.#ctx.store.get(related), { replacing });
       if (problem) {
         throw new ProtocolError(
           "mismatch",

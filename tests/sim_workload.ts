@@ -679,8 +679,9 @@ async function chaos(run: Run, maxServers: number): Promise<void> {
   while (run.scheduler.now < run.activeUntil - 5_000) {
     await run.sleep(run.random.int(200, gapMsMax));
     const roll = run.random.next();
-    // Message loss overlaps the other faults.
+    // Message loss and a server with a bug overlap the other faults.
     if (roll < 0.25) windows.push(run.spawn("drops", () => drops(run)));
+    else if (roll < 0.32) windows.push(run.spawn("buggy peer", () => buggyPeer(run)));
     else if (roll < 0.7) await killAndRestart(run);
     else if (roll < 0.85) await partition(run);
     else if (run.cluster.servers.length < maxServers) await addServer(run);
@@ -755,6 +756,26 @@ async function drops(run: Run): Promise<void> {
   run.dropRates.splice(run.dropRates.indexOf(rate), 1);
   run.network.conditions.dropRate = Math.max(0, ...run.dropRates);
   run.trace(() => `dropping ${run.network.conditions.dropRate * 100}% of messages`);
+}
+
+/**
+ * A server with a bug for a while: some of the copies it sends or hands
+ * over are corrupted (tests/sim.ts). Its peers must refuse them; no
+ * corrupted copy may ever be stored or read (the invariants at the end).
+ */
+async function buggyPeer(run: Run): Promise<void> {
+  const live = run.cluster.live();
+  if (live.length === 0 || run.network.conditions.buggy) return;
+  const server = run.random.pick(live);
+  const rate = run.random.pick([0.05, 0.2, 0.5]);
+  run.count("buggy windows");
+  run.fault();
+  run.network.conditions.buggy = { id: server.id, rate };
+  run.trace(() => `${server.id} corrupts ${rate * 100}% of the copies it sends`);
+  await run.sleep(run.random.int(1_000, 8_000));
+  run.fault();
+  run.network.conditions.buggy = undefined;
+  run.trace(() => `${server.id} sends good copies again`);
 }
 
 async function addServer(run: Run): Promise<void> {
@@ -1073,6 +1094,7 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
   }
   run.count("steps", run.scheduler.steps);
   run.count("messages", run.network.sent);
+  run.count("copies corrupted", run.network.corrupted);
   return {
     seed,
     violations: run.violations,
