@@ -188,8 +188,9 @@ export class Replication {
     try {
       return fromPullFields(reply.fields, options);
     } catch (error) {
+      // Ignored, as if that server held none (PROTOCOL.md 5.19).
       this.#ctx.log(`peer ${id} sent a bad copy of ${hex(hash)}: ${(error as Error).message}`);
-      return "unreachable";
+      return "absent";
     }
   }
 
