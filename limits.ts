@@ -598,3 +598,52 @@ export const runnerDrainPollMs = 250;
  * broken (the jobs were given back for healthy runners to take).
  */
 export const runnerSandboxFailuresMax = 5;
+
+// ---------------------------------------------------------------- integrity
+
+/**
+ * Most hashes one HOLD (a proof that a peer holds copies, before this
+ * server drops its own) may name. Each proof costs the prover a SHA-256
+ * over the copy (up to 45 KB inline, 32 KB for a manifest): 256 proofs are
+ * about 11 MB of hashing, some tens of milliseconds; the reply (74 bytes an
+ * entry, 19 KB) fits in one frame.
+ */
+export const holdEntriesMax = 256;
+
+/**
+ * Most leases one connection remembers for a runner of the original design
+ * that sends UPD and RLSE without the lease token: the server fills in the
+ * token it handed out on that connection. A runner holds one job per
+ * connection at a time; 64 leaves room for pipelining and stays small.
+ */
+export const sessionLeasesMax = 64;
+
+/**
+ * Most a member's incarnation may rise in one record over what this server
+ * knew of it (0 for a member not known yet): higher claims are cut to this
+ * step. A member raises its own incarnation by one per start and per
+ * refutation, a few times between two heartbeats at most; a record claiming
+ * more (a dead declaration at 2^53 − 1) is a bug or an attack, and capped it
+ * can always be refuted. A server that was away catches up by this much per
+ * record it hears.
+ */
+export const incarnationStepMax = 64;
+
+/**
+ * How long a dead member stays in the members table after this server
+ * learned of its death: long enough for every server to hear of it (a few
+ * heartbeats) and for a member that was only cut off to come back and
+ * refute. Then it is forgotten; a record of an unknown member that says
+ * dead is ignored, so a forgotten member does not come back as dead (a
+ * live one comes back by gossip or by joining).
+ */
+export const deadMemberKeepMs = 3_600_000;
+
+/**
+ * Largest MEMB request or reply this server sends, in payload bytes: one
+ * frame (65 535) minus room for the command word. A member record is at most
+ * about 2.6 KB (256 salts); a table larger than this is sent in turns
+ * (this server first, then the others in rotation), never as a frame too
+ * large to send.
+ */
+export const gossipBytesMax = 60_000;

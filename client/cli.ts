@@ -7,7 +7,7 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { ComputeCloud, type FileObject } from "./cloud.ts";
+import { checkName, ComputeCloud, type FileObject } from "./cloud.ts";
 import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
 import { type Progress, progress } from "./progress.ts";
 import { parseHash } from "../protocol/hash.ts";
@@ -194,9 +194,9 @@ export function clientCommand(): Command {
     .description(
       "submit a job, wait for it and print its output; inputs are hashes or name=path (uploaded first)",
     )
-    .argument("<name>", "job name")
+    .argument("<name>", "job name (no ':')")
     .argument("<code>", "Python source file, or - for stdin")
-    .argument("<output>", "name of the output file")
+    .argument("<output>", "name of the output file (no ':')")
     .argument("[inputs...]", "input files: a hash, or name=path to upload a local file")
     .option("--detach", "submit and print the hashes without waiting")
     .option("--fresh", "run again even if an identical job exists")
@@ -209,6 +209,12 @@ export function clientCommand(): Command {
       command: Command,
     ) =>
       withCloud(command, async (cloud, global) => {
+        // Every name first: nothing is uploaded for a job that cannot be submitted.
+        checkName(name, "job name");
+        checkName(output, "output name");
+        for (const input of inputs) {
+          if (input.includes("=")) checkName(input.slice(0, input.indexOf("=")), "input name");
+        }
         const source = new TextDecoder().decode(await readInput(code, "the job's code"));
         const namespace: (string | FileObject)[] = [];
         for (const input of inputs) {

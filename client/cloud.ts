@@ -22,6 +22,7 @@ import { fileIdentity, saltOf } from "../protocol/digest.ts";
 import { decodeManifest, type Manifest, ManifestError } from "../protocol/manifest.ts";
 import {
   parseServers,
+  ProtocolError,
   type Reply,
   type Request,
   type ServerRecord,
@@ -92,6 +93,23 @@ export interface AddOptions {
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+
+/**
+ * Checks a name before it goes on the wire (files, jobs, outputs, inputs):
+ * `:` separates the fields of a request, so a name holding one would
+ * splice fields into the request (a job name `x:<base64>` would become the
+ * job's source).
+ *
+ * @throws {CloudError} (`name`) when the name is empty, too long, or holds `:` or NUL.
+ */
+export function checkName(name: string, what = "name"): string {
+  try {
+    return validateName(name, what);
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new CloudError("name", `${error.message} (got ${JSON.stringify(name.slice(0, 60))})`);
+  }
+}
 
 /** A connection to a ring of servers. */
 export class ComputeCloud {
@@ -214,7 +232,7 @@ export class ComputeCloud {
     source: UploadSource,
     options: AddOptions = {},
   ): Promise<FileObject> {
-    validateName(name);
+    checkName(name, "file name");
     const chunks = exactChunks(source, inlineBytesMax);
     const first = await chunks.next();
     const second = first.done ? first : await chunks.next();
@@ -363,6 +381,8 @@ export class ComputeCloud {
    * `/net/<name>`; its stdout becomes the file `outputName`. Returns the
    * job and its output file. Submitting the identical job again returns
    * the same job unless `fresh` is set.
+   *
+   * @throws {CloudError} (`name`) when a name is not a valid name; whatever the server refuses.
    */
   async addJob(
     name: string,
@@ -371,6 +391,8 @@ export class ComputeCloud {
     inputs: readonly (FileObject | string)[] = [],
     options: AddOptions = {},
   ): Promise<[FileObject, FileObject]> {
+    checkName(name, "job name");
+    checkName(outputName, "output name");
     const [jobHash, outputHash] = await this.call({
       command: "JADD",
       name,
@@ -427,23 +449,31 @@ export class ComputeCloud {
    * again, up to `retries` times (default `reportRetriesMax`), waiting
    * twice as long each time.
    *
+   * `job` is the job as {@linkcode takeJob} handed it out (its report then
+   * carries its lease token), or a job's hash alone (for a server that
+   * remembers the lease of this connection only).
+   *
    * @throws {CloudError} `output-not-stored` when stdout could not be read
-   * or stored (nothing was reported: give the job back); whatever the last
-   * try threw when the report could not be delivered.
+   * or stored (nothing was reported: give the job back); `lease` when the
+   * job's lease is over (it ran out and the job went to another runner);
+   * whatever the last try threw when the report could not be delivered.
    */
   async reportJob(
-    hash: number,
+    job: LeasedJob | number,
     report: JobReport,
     options: { readonly retries?: number } = {},
   ): Promise<void> {
-    const update = await reportUpdate(hash, report, (source) => this.storeChunks(source));
+    const [hash, lease] = typeof job === "number" ? [job, undefined] : [job.hashValue, job.lease];
+    const update = await reportUpdate(hash, report, (source) => this.storeChunks(source), lease);
     const retries = options.retries ?? reportRetriesMax;
     for (let attempt = 0;; attempt++) {
       try {
         await this.call(update);
         return;
       } catch (error) {
-        const passing = error instanceof ConnectionError || error instanceof CloudError;
+        // NACK:lease says the lease is over: sending the report again cannot help.
+        const passing = error instanceof ConnectionError ||
+          error instanceof CloudError && error.reason !== "lease";
         if (attempt >= retries || !passing) throw error;
         await new Promise((resolve) => setTimeout(resolve, reportRetryBaseMs * 2 ** attempt));
       }
@@ -452,11 +482,13 @@ export class ComputeCloud {
 
   /**
    * Gives a leased job back unrun (RLSE): the ring hands it out again.
+   * `job` as for {@linkcode reportJob}.
    *
-   * @throws {CloudError} on a NACK (`not-found`, `not-a-job`).
+   * @throws {CloudError} on a NACK (`not-found`, `not-a-job`, `lease`).
    */
-  async releaseJob(hash: number): Promise<void> {
-    await this.call({ command: "RLSE", hash });
+  async releaseJob(job: LeasedJob | number): Promise<void> {
+    const [hash, lease] = typeof job === "number" ? [job, undefined] : [job.hashValue, job.lease];
+    await this.call({ command: "RLSE", hash, ...(lease === undefined ? {} : { lease }) });
   }
 
   /** Per-server inspection (INFO) of the server requests go to now. */

@@ -10,7 +10,14 @@
  */
 
 import { formatHash, parseHash } from "../protocol/hash.ts";
-import { capDetail, capStderr, encodeRequest, type Request } from "../protocol/message.ts";
+import {
+  capDetail,
+  capStderr,
+  encodeRequest,
+  isToken,
+  leasePrefix,
+  type Request,
+} from "../protocol/message.ts";
 import { framePayloadBytesMax, inlineBytesMax } from "../limits.ts";
 import { CloudError } from "./errors.ts";
 import type { UploadSource } from "./chunks.ts";
@@ -24,18 +31,32 @@ export interface LeasedJob {
   readonly source: string;
   /** The namespace in order: `/net/<name>` reads the last input with that name. */
   readonly inputs: readonly { readonly hash: string; readonly name: string }[];
+  /**
+   * The lease token GETJ handed out with the job: the report (UPD) and the
+   * give-back (RLSE) carry it. Absent from a server that hands out none.
+   */
+  readonly lease?: string;
 }
 
 const decoder = new TextDecoder();
 
 /**
- * The job of a GETJ reply's fields: source, job hash, then the namespace
- * as hash, name pairs.
+ * The job of a GETJ reply's fields: source, job hash, the namespace as
+ * hash, name pairs, then (an odd field last) the lease token `lease=…`.
  *
- * @throws {CloudError} (`protocol`) when the job's hash is not one.
+ * @throws {CloudError} (`protocol`) when the job's hash is not one, or the lease field is malformed.
  */
 export function parseLease(fields: readonly string[]): LeasedJob {
-  const [source, hash, ...namespace] = fields;
+  const [source, hash, ...rest] = fields;
+  const tail = rest.length % 2 === 1 ? rest[rest.length - 1]! : undefined;
+  const namespace = tail === undefined ? rest : rest.slice(0, -1);
+  let lease: string | undefined;
+  if (tail !== undefined) {
+    lease = tail.startsWith(leasePrefix) ? tail.slice(leasePrefix.length) : "";
+    if (!isToken(lease)) {
+      throw new CloudError("protocol", `Cannot take a job: malformed lease field "${tail}"`);
+    }
+  }
   const inputs = [];
   for (let i = 0; i + 1 < namespace.length; i += 2) {
     inputs.push({ hash: namespace[i]!, name: namespace[i + 1]! });
@@ -51,6 +72,7 @@ export function parseLease(fields: readonly string[]): LeasedJob {
     hashValue,
     source: decoder.decode(Uint8Array.fromBase64(source ?? "")),
     inputs,
+    ...(lease === undefined ? {} : { lease }),
   };
 }
 
@@ -83,10 +105,11 @@ export function sendsStdout(report: JobReport): boolean {
  * The UPD of `report` without its stdout: stderr within `stderrBytesMax`
  * (head and tail), detail within `detailBytesMax` UTF-8 bytes on one line.
  */
-export function reportRequest(hash: number, report: JobReport): UpdateRequest {
+export function reportRequest(hash: number, report: JobReport, lease?: string): UpdateRequest {
   return {
     command: "UPD",
     hash,
+    ...(lease === undefined ? {} : { lease }),
     stdout: new Uint8Array(0),
     stderr: capStderr(report.stderr),
     ...(report.exitCode === null ? {} : { exitCode: report.exitCode }),
@@ -110,8 +133,9 @@ export async function reportUpdate(
   hash: number,
   report: JobReport,
   storeChunks: (source: UploadSource) => Promise<{ readonly manifest: Uint8Array }>,
+  lease?: string,
 ): Promise<UpdateRequest> {
-  const base = reportRequest(hash, report);
+  const base = reportRequest(hash, report, lease);
   if (!sendsStdout(report)) return base;
   try {
     // Kept in memory by the sandbox (a short job), else in the stdout file.

@@ -40,6 +40,23 @@ Deno.test("parseLease() reads source, hash and namespace, the hash parsed once",
   });
 });
 
+Deno.test("parseLease() takes the lease token from the odd field last", () => {
+  const token = "0123456789abcdef0123456789abcdef";
+  // An input named like a lease field stays an input: the token is the field after the pairs.
+  const job = parseLease(["", "0000abcd", "00000001", `lease=${"f".repeat(32)}`, `lease=${token}`]);
+  assert.equal(job.lease, token);
+  assert.deepEqual(job.inputs, [{ hash: "00000001", name: `lease=${"f".repeat(32)}` }]);
+  assert.equal(parseLease(["", "0000abcd"]).lease, undefined, "a server that hands out none");
+  for (const tail of ["lease=xyz", "extra"]) {
+    assert.throws(() => parseLease(["", "0000abcd", tail]), (error: CloudError) => {
+      assert.equal(error.reason, "protocol");
+      return true;
+    });
+  }
+  const update = reportRequest(0xabcd, success, token);
+  assert.equal(update.lease, token, "the report carries it");
+});
+
 Deno.test("reportRequest() caps stderr and the detail (in bytes) and leaves out what is not set", () => {
   const request = reportRequest(7, {
     ...success,

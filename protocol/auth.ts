@@ -55,6 +55,7 @@ export const commandRoles: { readonly [C in Command]: Role | null } = {
   MEMB: "server",
   HAVE: "server",
   PULL: "server",
+  HOLD: "server",
 };
 
 /** True when a connection authenticated as `role` may send `command`. */

@@ -11,6 +11,7 @@ import { decodeManifest, ManifestError } from "./manifest.ts";
 import {
   detailBytesMax,
   haveEntriesMax,
+  holdEntriesMax,
   jobInputsMax,
   jobWaitMsMax,
   nameBytesMax,
@@ -80,6 +81,8 @@ export type Request =
     readonly detail?: string;
     /** The output is a chunked file with this manifest (`stdout` is then empty). */
     readonly manifest?: Uint8Array;
+    /** The lease token GETJ handed out with the job (trailing `lease=` field). */
+    readonly lease?: string;
   }
   | {
     readonly command: "JADD";
@@ -98,7 +101,12 @@ export type Request =
   | { readonly command: "STOP" }
   | { readonly command: "STAT"; readonly hash: number }
   | { readonly command: "WAIT"; readonly hash: number; readonly timeoutMs: number }
-  | { readonly command: "RLSE"; readonly hash: number }
+  | {
+    readonly command: "RLSE";
+    readonly hash: number;
+    /** The lease token GETJ handed out with the job (trailing `lease=` field). */
+    readonly lease?: string;
+  }
   | { readonly command: "INFO" }
   | { readonly command: "PEER"; readonly host: string; readonly port: number }
   | { readonly command: "MEMB"; readonly members: readonly MemberRecord[] }
@@ -112,6 +120,13 @@ export type Request =
     readonly role: string;
     /** 64 lower-case hex digits. */
     readonly proof: string;
+  }
+  | {
+    /** Asks a peer to prove it holds copies: a digest of each copy mixed with `nonce`. */
+    readonly command: "HOLD";
+    /** 32 lower-case hex digits, fresh per request. */
+    readonly nonce: string;
+    readonly hashes: readonly number[];
   };
 
 /** The command word of a request. */
@@ -148,6 +163,52 @@ export function validateName(name: string, what = "name"): string {
     );
   }
   return name;
+}
+
+/** The prefix of the lease token field of GETJ replies, UPD and RLSE. */
+export const leasePrefix = "lease=";
+
+/** A lease token or a HOLD nonce: 32 lower-case hex digits (128 bits). */
+const tokenPattern = /^[0-9a-f]{32}$/;
+
+/** True when `text` is a lease token (or a HOLD nonce): 32 lower-case hex digits. */
+export function isToken(text: string): boolean {
+  return tokenPattern.test(text);
+}
+
+/** The `lease=<token>` field. */
+export function leaseField(token: string): string {
+  return `${leasePrefix}${token}`;
+}
+
+/**
+ * Splits a trailing `lease=<token>` field off `fields` (which it shortens).
+ *
+ * @throws {ProtocolError} (`fields`) when the token is not 32 lower-case hex digits.
+ */
+function takeLease(command: string, fields: string[]): string | undefined {
+  const last = fields[fields.length - 1];
+  if (last === undefined || !last.startsWith(leasePrefix)) return undefined;
+  fields.pop();
+  const token = last.slice(leasePrefix.length);
+  if (!isToken(token)) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid ${command}: a lease token is 32 lower-case hex digits (got "${token.slice(0, 40)}")`,
+    );
+  }
+  return token;
+}
+
+/** A hash written exactly as senders must write one: 8 hex digits. */
+function exactHashField(text: string, what: string): number {
+  if (!/^[0-9a-fA-F]{8}$/.test(text)) {
+    throw new ProtocolError(
+      "hash",
+      `Invalid ${what}: expected exactly 8 hex digits (got "${text.slice(0, 40)}")`,
+    );
+  }
+  return hashField(text, what);
 }
 
 function hashField(text: string, what: string): number {
@@ -235,11 +296,16 @@ function manifestField(text: string): Uint8Array {
 export function encodeRequest(request: Request): string {
   switch (request.command) {
     case "ADD":
-      return join("ADD", request.name, request.data.toBase64(), ...opt(request.salt, formatHash));
+      return join(
+        "ADD",
+        validateName(request.name),
+        request.data.toBase64(),
+        ...opt(request.salt, formatHash),
+      );
     case "BADD":
       return join(
         "BADD",
-        request.name,
+        validateName(request.name),
         formatHash(request.salt),
         request.complete ? "1" : "0",
         request.metadata,
@@ -248,23 +314,24 @@ export function encodeRequest(request: Request): string {
     case "MADD":
       return join(
         "MADD",
-        request.name,
+        validateName(request.name),
         request.manifest.toBase64(),
         ...opt(request.salt, formatHash),
       );
     case "GET":
     case "GETM":
     case "STAT":
-    case "RLSE":
       return join(request.command, formatHash(request.hash));
+    case "RLSE":
+      return join("RLSE", formatHash(request.hash), ...opt(request.lease, leaseField));
     case "UPD":
       return encodeUpdate(request);
     case "JADD":
       return join(
         "JADD",
-        request.name,
+        validateName(request.name, "job name"),
         request.source.toBase64(),
-        request.outputName,
+        validateName(request.outputName, "output name"),
         ...request.inputs.map(formatHash),
         ...opt(request.salt, (salt) => `salt=${formatHash(salt)}`),
       );
@@ -298,6 +365,8 @@ export function encodeRequest(request: Request): string {
       return request.metaOnly
         ? join("PULL", formatHash(request.hash), "meta")
         : join("PULL", formatHash(request.hash));
+    case "HOLD":
+      return join("HOLD", request.nonce, ...request.hashes.map(formatHash));
   }
 }
 
@@ -313,6 +382,7 @@ function encodeUpdate(request: Extract<Request, { command: "UPD" }>): string {
   let last = tail.length;
   while (last > 0 && tail[last - 1] === undefined) last--;
   for (let i = 0; i < last; i++) fields.push(tail[i] ?? "");
+  if (request.lease !== undefined) fields.push(leaseField(request.lease));
   return join("UPD", ...fields);
 }
 
@@ -455,9 +525,17 @@ export function parseRequest(text: string): Request {
     case "GET":
     case "GETM":
     case "STAT":
-    case "RLSE":
       expectFields(command, fields, 1, 1);
       return { command, hash: hashField(fields[0]!, "hash") };
+    case "RLSE": {
+      const lease = takeLease(command, fields);
+      expectFields(command, fields, 1, 1);
+      return {
+        command,
+        hash: hashField(fields[0]!, "hash"),
+        ...(lease === undefined ? {} : { lease }),
+      };
+    }
     case "UPD":
       return parseUpdate(fields);
     case "JADD":
@@ -506,6 +584,8 @@ export function parseRequest(text: string): Request {
         );
       }
       return { command, hash: hashField(fields[0]!, "hash"), metaOnly: fields[1] === "meta" };
+    case "HOLD":
+      return parseHold(fields);
     default:
       throw new ProtocolError("unknown-command", `Unknown command: "${command.slice(0, 40)}"`);
   }
@@ -533,6 +613,7 @@ function parseAuth(fields: string[]): Request {
 const reasonPattern = new RegExp(`^[a-z][a-z-]{0,${reasonCharsMax - 1}}$`);
 
 function parseUpdate(fields: string[]): Request {
+  const lease = takeLease("UPD", fields);
   expectFields("UPD", fields, 2, 7);
   const [hash, stdout, stderr, exitCode, reason, detail, manifest] = fields;
   if (manifest !== undefined && (manifest === "" || stdout !== "")) {
@@ -562,22 +643,53 @@ function parseUpdate(fields: string[]): Request {
       ? {}
       : { detail: decodePayload(bytesField(detail, "detail")) }),
     ...(manifest === undefined ? {} : { manifest: manifestField(manifest) }),
+    ...(lease === undefined ? {} : { lease }),
   };
 }
 
+function parseHold(fields: readonly string[]): Request {
+  expectFields("HOLD", fields, 1, holdEntriesMax + 1);
+  const [nonce, ...hashes] = fields;
+  if (!isToken(nonce!)) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid HOLD: the nonce is 32 lower-case hex digits (got "${nonce!.slice(0, 40)}")`,
+    );
+  }
+  return { command: "HOLD", nonce: nonce!, hashes: hashes.map((h) => hashField(h, "hash")) };
+}
+
+/**
+ * JADD's fields, parsed exactly: every input hash as senders write it (8
+ * hex digits), the only option `salt=` with 8 hex digits, after the inputs,
+ * and the source in canonical base64. A field out of place is how a name
+ * holding `:` shows (the name's tail lands where the source or an input
+ * goes), so nothing is guessed.
+ */
 function parseJobAdd(fields: string[]): Request {
   expectFields("JADD", fields, 3, Infinity);
   const [name, source, outputName, ...rest] = fields;
+  if (rest.length > jobInputsMax + 1) {
+    throw new ProtocolError(
+      "fields",
+      `Invalid JADD: too many inputs (max ${jobInputsMax}, got ${rest.length})`,
+    );
+  }
   const inputs: number[] = [];
   let salt: number | undefined;
   for (const field of rest) {
     if (field.startsWith("salt=")) {
       if (salt !== undefined) throw new ProtocolError("fields", "Invalid JADD: salt given twice");
-      salt = hashField(field.slice(5), "salt");
+      salt = exactHashField(field.slice(5), "salt");
+    } else if (field.includes("=")) {
+      throw new ProtocolError(
+        "fields",
+        `Invalid JADD: unknown option "${field.slice(0, field.indexOf("=") + 1).slice(0, 40)}"`,
+      );
     } else if (salt !== undefined) {
       throw new ProtocolError("fields", "Invalid JADD: inputs must come before options");
     } else {
-      inputs.push(hashField(field, "input hash"));
+      inputs.push(exactHashField(field, "input hash"));
     }
   }
   if (inputs.length > jobInputsMax) {
@@ -586,10 +698,17 @@ function parseJobAdd(fields: string[]): Request {
       `Invalid JADD: too many inputs (max ${jobInputsMax}, got ${inputs.length})`,
     );
   }
+  const bytes = bytesField(source!, "source");
+  if (bytes.toBase64() !== source) {
+    throw new ProtocolError(
+      "base64",
+      "Invalid JADD: the source is not canonical base64 (padded, no whitespace)",
+    );
+  }
   return {
     command: "JADD",
     name: validateName(name!, "job name"),
-    source: bytesField(source!, "source"),
+    source: bytes,
     outputName: validateName(outputName!, "output name"),
     inputs,
     ...(salt === undefined ? {} : { salt }),

@@ -69,6 +69,7 @@ const hostArb = fc.oneof(
 );
 const base64Arb = bytesArb.map((bytes) => bytes.toBase64());
 const reasonArb = fc.stringMatching(/^[a-z][a-z-]{0,31}$/);
+const tokenArb = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((bytes) => bytes.toHex());
 
 /** A well-formed manifest (protocol/manifest.ts) of a small chunked file. */
 const manifestArb = fc.record({
@@ -109,7 +110,10 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
   GET: fc.record({ command: fc.constant("GET" as const), hash: hashArb }),
   GETM: fc.record({ command: fc.constant("GETM" as const), hash: hashArb }),
   STAT: fc.record({ command: fc.constant("STAT" as const), hash: hashArb }),
-  RLSE: fc.record({ command: fc.constant("RLSE" as const), hash: hashArb }),
+  RLSE: fc.record(
+    { command: fc.constant("RLSE" as const), hash: hashArb, lease: tokenArb },
+    { requiredKeys: ["command", "hash"] },
+  ),
   // The tail is positional; an absent stderr before a later field cannot be
   // told from an empty one, so stderr is present whenever a later field is
   // (see the test of that case below).
@@ -122,6 +126,7 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
       reason: reasonArb,
       detail: fc.string({ unit: anyChar, minLength: 1, maxLength: 60 }),
       manifest: manifestArb,
+      lease: tokenArb,
     },
     { requiredKeys: ["hash", "stdout"] },
   ).map((update): Request => {
@@ -194,6 +199,11 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
     command: fc.constant("AUTH" as const),
     role: fc.constantFrom("client", "runner", "server", "operator"),
     proof: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => bytes.toHex()),
+  }),
+  HOLD: fc.record({
+    command: fc.constant("HOLD" as const),
+    nonce: tokenArb,
+    hashes: fc.array(hashArb, { maxLength: 30 }),
   }),
 };
 
@@ -295,7 +305,7 @@ Deno.test("parseRequest() accepts hashes of 1 to 8 hex digits in either case", (
 });
 
 Deno.test("parseRequest() reads JADD salt= after the inputs", () => {
-  assert.deepEqual(parseRequest("JADD:j:eA==:o:00000001:salt=ff"), {
+  assert.deepEqual(parseRequest("JADD:j:eA==:o:00000001:salt=000000FF"), {
     command: "JADD",
     name: "j",
     source: Uint8Array.of(0x78),
@@ -303,6 +313,71 @@ Deno.test("parseRequest() reads JADD salt= after the inputs", () => {
     inputs: [1],
     salt: 0xff,
   });
+});
+
+Deno.test("parseRequest() reads JADD fields exactly: 8-digit hashes, canonical source", () => {
+  // A name holding ":" (`x:<base64>`) shifts every field after it: the job's
+  // own source lands in the output name, its output name where an input goes.
+  assertProtocolError(() => parseRequest("JADD:x:cHJpbnQoMSk=:cHJpbnQoMik=:out"), "hash");
+  assertProtocolError(() => parseRequest("JADD:j:eA==:o:1"), "hash");
+  assertProtocolError(() => parseRequest("JADD:j:eA==:o:00000001:salt=ff"), "hash");
+  for (const source of ["eA", "e A==", "eA==\n"]) {
+    assertProtocolError(() => parseRequest(`JADD:j:${source}:o`), "base64", source);
+  }
+  assert.deepEqual(parseRequest("JADD:j:eA==:o:ABCDEF01"), {
+    command: "JADD",
+    name: "j",
+    source: Uint8Array.of(0x78),
+    outputName: "o",
+    inputs: [0xabcdef01],
+  });
+});
+
+Deno.test("parseRequest() splits a trailing lease= field off UPD and RLSE", () => {
+  const token = "0123456789abcdef0123456789abcdef";
+  assert.deepEqual(parseRequest(`RLSE:0000002a:lease=${token}`), {
+    command: "RLSE",
+    hash: 0x2a,
+    lease: token,
+  });
+  assert.deepEqual(parseRequest(`UPD:0000002a:eA==:lease=${token}`), {
+    command: "UPD",
+    hash: 0x2a,
+    stdout: Uint8Array.of(0x78),
+    lease: token,
+  });
+  assert.equal(
+    encodeRequest({ command: "UPD", hash: 0x2a, stdout: new Uint8Array(), lease: token }),
+    `UPD:0000002a::lease=${token}`,
+  );
+  for (const text of ["RLSE:1:lease=xyz", `UPD:1::lease=${token.toUpperCase()}`, "RLSE:1:2"]) {
+    assertProtocolError(() => parseRequest(text), "fields", text);
+  }
+});
+
+Deno.test("encodeRequest() refuses a name holding ':' rather than splice fields", () => {
+  const source = new Uint8Array();
+  for (
+    const request of [
+      { command: "JADD", name: "x:cHJpbnQoMSk=", source, outputName: "o", inputs: [] },
+      { command: "JADD", name: "j", source, outputName: "o:1", inputs: [] },
+      { command: "ADD", name: "a:b", data: source },
+      { command: "MADD", name: "a\0b", manifest: source },
+    ] as Request[]
+  ) {
+    assertProtocolError(() => encodeRequest(request), "name", request.command);
+  }
+});
+
+Deno.test("parseRequest() reads HOLD: a nonce then hashes", () => {
+  const nonce = "f".repeat(32);
+  assert.deepEqual(parseRequest(`HOLD:${nonce}:1:ff`), {
+    command: "HOLD",
+    nonce,
+    hashes: [1, 0xff],
+  });
+  assertProtocolError(() => parseRequest("HOLD:abc:1"), "fields");
+  assertProtocolError(() => parseRequest("HOLD"), "fields");
 });
 
 Deno.test("parseRequest() accepts exactly jobInputsMax inputs", () => {
@@ -379,8 +454,10 @@ Deno.test("parseRequest() rejects invalid field words", () => {
     "UPD:1::::Timeout",
     "UPD:1::::1abc",
     `UPD:1::::${"a".repeat(33)}`,
-    "JADD:j:eA==:o:salt=1:00000002",
-    "JADD:j:eA==:o:salt=1:salt=2",
+    "JADD:j:eA==:o:salt=00000001:00000002",
+    "JADD:j:eA==:o:salt=00000001:salt=00000002",
+    "JADD:j:eA==:o:00000001:fresh=1",
+    "JADD:j:eA==:o:00000001:lease=0123",
   ];
   for (const text of cases) assertProtocolError(() => parseRequest(text), "fields", text);
 });
@@ -457,7 +534,8 @@ Deno.test("parseRequest() rejects a bad host", () => {
 });
 
 Deno.test("parseRequest() rejects too many JADD inputs", () => {
-  const inputs = Array.from({ length: jobInputsMax + 1 }, (_, i) => i.toString(16)).join(":");
+  const inputs = Array.from({ length: jobInputsMax + 1 }, (_, i) => i.toString(16).padStart(8, "0"))
+    .join(":");
   assertProtocolError(() => parseRequest(`JADD:j:AA==:o:${inputs}`), "fields");
 });
 

@@ -201,7 +201,7 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
    */
   async function report(job: LeasedJob, result: JobResult, stdoutPath: string): Promise<boolean> {
     try {
-      await cloud.reportJob(job.hashValue, {
+      await cloud.reportJob(job, {
         stdoutBytes: result.stdoutBytes,
         ...(result.stdout ? { stdout: result.stdout } : { stdoutPath }),
         stderr: result.stderr,
@@ -222,7 +222,7 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
 
   async function giveBack(job: LeasedJob): Promise<void> {
     try {
-      await cloud.releaseJob(job.hashValue);
+      await cloud.releaseJob(job);
       log(`job ${job.hash} given back`);
     } catch (error) {
       log(`cannot give back job ${job.hash}: ${(error as Error).message}; its lease will expire`);

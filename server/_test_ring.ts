@@ -21,8 +21,10 @@ import {
   type Reply,
   type Request,
 } from "../protocol/message.ts";
+import { framePayloadBytesMax } from "../limits.ts";
 import { Node, type NodeOptions } from "./node.ts";
 import type { PeerTransport } from "./peers.ts";
+import type { Session } from "./session.ts";
 import { Store } from "./store.ts";
 
 /** A server of a {@linkcode TestRing}. */
@@ -48,6 +50,11 @@ export class TestRing {
   readonly #options: TestRingOptions;
   /** Peer requests sent, by command, for tests that count them. */
   readonly sent: Request[] = [];
+  /**
+   * Peers that are not servers of the ring but answer as one (a peer with a
+   * bug, or a liar): requests to these ids go to their handler.
+   */
+  readonly fakes = new Map<string, (request: Request) => Reply>();
 
   private constructor(options: TestRingOptions) {
     this.#options = options;
@@ -92,9 +99,12 @@ export class TestRing {
     return server;
   }
 
-  /** A client's request to `server` (a new session, not a peer's). */
-  call(server: TestServer, request: Request): Promise<Reply> {
-    return this.#deliver(server, request, null);
+  /**
+   * A client's request to `server`: on a new connection, or on `session`
+   * (one connection's state, kept across requests: `{ peer: null }`).
+   */
+  call(server: TestServer, request: Request, session?: Session): Promise<Reply> {
+    return this.#deliver(server, request, null, session);
   }
 
   /** Kills a server: requests to it are refused, its loops stop. */
@@ -109,6 +119,12 @@ export class TestRing {
       request: (id, request) => {
         if (closed) return Promise.reject(new ConnectionError("closed", "Peer pool is closed"));
         this.sent.push(request);
+        const fake = this.fakes.get(id);
+        if (fake) {
+          return Promise.resolve(
+            parseReply(encodeReply(fake(parseRequest(encodeRequest(request))))),
+          );
+        }
         const target = this.servers.find((s) => s.id === id);
         if (!target || !target.alive) {
           return Promise.reject(new ConnectionError("connect", `Cannot connect to ${id}: refused`));
@@ -122,17 +138,35 @@ export class TestRing {
     };
   }
 
-  async #deliver(target: TestServer, request: Request, peer: string | null): Promise<Reply> {
+  async #deliver(
+    target: TestServer,
+    request: Request,
+    peer: string | null,
+    session: Session = { peer },
+  ): Promise<Reply> {
     let parsed: Request;
     try {
-      parsed = parseRequest(encodeRequest(request));
+      const text = encodeRequest(request);
+      // As a connection does: a request that does not fit in a frame is not sent.
+      if (encoder.encode(text).length > framePayloadBytesMax) {
+        throw new ConnectionError(
+          "protocol",
+          `Request of ${text.length} bytes does not fit a frame`,
+        );
+      }
+      parsed = parseRequest(text);
     } catch (error) {
       if (error instanceof ProtocolError) return nack(error.reason, error.message);
       throw error;
     }
-    const reply = await target.node.handle(parsed, { peer });
+    const reply = await target.node.handle(parsed, session);
     if (!target.alive) throw new ConnectionError("closed", `Connection to ${target.id} closed`);
-    return parseReply(encodeReply(reply));
+    const text = encodeReply(reply);
+    // As listen.ts does: a reply that does not fit in a frame becomes NACK:too-large.
+    if (encoder.encode(text).length > framePayloadBytesMax) {
+      return nack("too-large", "Reply does not fit in one frame");
+    }
+    return parseReply(text);
   }
 
   /** Stops every server and closes the stores. */
@@ -199,4 +233,21 @@ export async function eventually(check: () => boolean, ms = 5_000): Promise<void
     if (performance.now() > deadline) throw new Error("Condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A job taken with GETJ: its hash, its lease token, and the reply's fields. */
+export interface TakenJob {
+  readonly hash: number;
+  readonly lease: string;
+  readonly fields: readonly string[];
+}
+
+/** Takes a job through `server` (GETJ); fails the test when none is handed out. */
+export async function takeJob(ring: TestRing, server: TestServer): Promise<TakenJob> {
+  const fields = fieldsOf(await ring.call(server, { command: "GETJ" }));
+  const last = fields[fields.length - 1] ?? "";
+  if (fields.length % 2 === 0 || !last.startsWith("lease=")) {
+    throw new Error(`GETJ handed out no lease token: ${fields.join(":").slice(0, 80)}`);
+  }
+  return { hash: Number.parseInt(fields[1]!, 16), lease: last.slice(6), fields };
 }

@@ -55,6 +55,7 @@ const everyCommand: { readonly [C in Command]: Request } = {
   },
   HAVE: { command: "HAVE", entries: [{ hash: 1, version: 1 }] },
   PULL: { command: "PULL", hash: 1, metaOnly: false },
+  HOLD: { command: "HOLD", nonce: "0".repeat(32), hashes: [1] },
   HELO: { command: "HELO" },
   AUTH: { command: "AUTH", role: "client", proof: "0".repeat(64) },
 };

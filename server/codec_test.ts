@@ -11,6 +11,7 @@ import {
 import { encodeRequest, parseRequest, ProtocolError, type Request } from "../protocol/message.ts";
 import { objectHash } from "../protocol/hash.ts";
 import { fileIdentity } from "../protocol/digest.ts";
+import { job, output, upload, validObjectArb } from "./_test_objects.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
 
@@ -57,13 +58,17 @@ function assertMetadataError(action: () => unknown, label = ""): void {
 
 const stringArb = fc.string({ unit: anyChar, maxLength: 20 });
 const countArb = fc.nat(0xffffffff);
+const digestArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => bytes.toHex());
+const nameArb = fc.string({ unit: anyChar, minLength: 1, maxLength: 30 }).filter((n) =>
+  !n.includes(":") && !n.includes("\0")
+);
 const jobMetaArb: fc.Arbitrary<JobMeta> = fc.record({
   kind: fc.constant("job" as const),
-  id: fc.string({ maxLength: 64 }),
+  id: digestArb,
   output: countArb,
-  outputName: stringArb,
+  outputName: nameArb,
   outputSalt: countArb,
-  inputs: fc.array(fc.record({ hash: countArb, name: stringArb }), { maxLength: 4 }),
+  inputs: fc.array(fc.record({ hash: countArb, name: nameArb }), { maxLength: 4 }),
   state: fc.constantFrom("waiting", "ready", "leased", "released", "done", "failed"),
   attempt: fc.nat(100),
   lost: fc.nat(5),
@@ -77,7 +82,7 @@ const jobMetaArb: fc.Arbitrary<JobMeta> = fc.record({
 const fileMetaArb: fc.Arbitrary<FileMeta> = fc.record(
   {
     kind: fc.constant("file" as const),
-    id: fc.string({ maxLength: 64 }),
+    id: digestArb,
     state: fc.constantFrom("incomplete", "complete", "failed"),
     size: fc.maxSafeNat(),
     job: countArb,
@@ -87,15 +92,7 @@ const fileMetaArb: fc.Arbitrary<FileMeta> = fc.record(
   },
   { requiredKeys: ["kind", "id", "state", "size"] },
 );
-const nameArb = fc.string({ unit: anyChar, minLength: 1, maxLength: 30 }).filter((n) =>
-  !n.includes(":") && !n.includes("\0")
-);
-const objectArb: fc.Arbitrary<StoredObject> = fc.record({
-  meta: fc.oneof(jobMetaArb, fileMetaArb),
-  name: nameArb,
-  salt: countArb,
-  data: fc.uint8Array({ maxLength: 100 }),
-}).map(({ meta, name, salt, data }) => ({ hash: objectHash(name, salt), name, salt, meta, data }));
+const objectArb = validObjectArb;
 
 Deno.test("encodeMeta() writes base64 of the JSON", () => {
   assert.equal(encodeMeta(fileMeta), base64Json(fileMeta));
@@ -121,11 +118,16 @@ Deno.test("toBadd() carries name, salt, completeness, metadata and data", () => 
 });
 
 Deno.test("fromBadd() inverts toBadd() for files and jobs", () => {
+  const done = job({ name: "j", source: "print(1)", state: "done", stdout: utf8("1\n") });
+  const failed = job({ name: "k", source: "print(2)", state: "failed" });
   for (
     const original of [
-      object(jobMeta),
-      object(fileMeta),
-      object({ ...fileMeta, state: "failed", error: "x" }),
+      done,
+      output(done, utf8("1\n")),
+      failed,
+      output(failed),
+      upload("name", "abc"),
+      upload("name", "x".repeat(5000)),
     ]
   ) {
     const badd = toBadd(original) as Extract<Request, { command: "BADD" }>;
@@ -153,7 +155,8 @@ Deno.test("fromPullFields() inverts toPullFields(), without data for metadata on
     fc.property(objectArb, (original) => {
       const plain = structuredClone(original);
       assert.deepEqual(fromPullFields(toPullFields(original, { metaOnly: false })), plain);
-      assert.deepEqual(fromPullFields(toPullFields(original, { metaOnly: true })), {
+      const metaOnly = { metaOnly: true };
+      assert.deepEqual(fromPullFields(toPullFields(original, metaOnly), metaOnly), {
         ...plain,
         data: new Uint8Array(),
       });
@@ -304,7 +307,7 @@ Deno.test("decodeMeta() throws nothing but ProtocolError on any text", () => {
   );
 });
 
-Deno.test("toBadd() sends a small uploaded file with empty metadata, which fromBadd() restores", () => {
+Deno.test("toBadd() sends the metadata of every copy, small uploads included", () => {
   const data = utf8("contents");
   const plain: StoredObject = {
     hash: objectHash("name1", 7),
@@ -314,12 +317,8 @@ Deno.test("toBadd() sends a small uploaded file with empty metadata, which fromB
     meta: { kind: "file", id: fileIdentity(data), state: "complete", size: data.length },
   };
   const badd = toBadd(plain) as Extract<Request, { command: "BADD" }>;
-  assert.equal(badd.metadata, "");
+  assert.equal(badd.metadata, encodeMeta(plain.meta), "the receiver checks the data against it");
   assert.deepEqual(fromBadd(badd), plain);
-  const output = { ...plain, meta: { ...plain.meta, job: 3 } } as StoredObject;
-  assert.notEqual(
-    (toBadd(output) as Extract<Request, { command: "BADD" }>).metadata,
-    "",
-    "a job's output keeps its metadata",
-  );
+  const bent = { ...badd, data: utf8("contentz") };
+  assert.throws(() => fromBadd(bent), (error: ProtocolError) => error.reason === "mismatch");
 });

@@ -35,6 +35,11 @@ export interface ServerContext {
   readonly clock: Clock;
   /** Milliseconds since the epoch, by this server's clock. */
   now(): number;
+  /**
+   * A fresh unguessable token, 32 lower-case hex digits (128 bits) from the
+   * server's random source: lease tokens, HOLD nonces.
+   */
+  token(): string;
   log(message: string): void;
   /** Where the server's life stands (node.ts moves it on). */
   readonly life: ServerLife;

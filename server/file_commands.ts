@@ -10,12 +10,13 @@
 import { fileIdentity, saltOf } from "../protocol/digest.ts";
 import { formatHash, objectHash } from "../protocol/hash.ts";
 import { chunkedIdentity, decodeManifest } from "../protocol/manifest.ts";
-import { ack, nack, type Reply, type Request } from "../protocol/message.ts";
+import { ack, nack, ProtocolError, type Reply, type Request } from "../protocol/message.ts";
 import { inlineBytesMax, saltProbesMax, waitForwardSlackMs, waitRecheckMs } from "../limits.ts";
 import { fromBadd } from "./codec.ts";
+import { relationProblem } from "./copy_check.ts";
 import type { ServerContext } from "./context.ts";
 import type { ObjectIndex } from "./object_index.ts";
-import { type FileMeta, isTerminal, type StoredObject } from "./objects.ts";
+import { type FileMeta, isTerminal, mergeOutcome, type StoredObject } from "./objects.ts";
 import { type Replication, UnavailableError } from "./replication.ts";
 import type { Session } from "./session.ts";
 
@@ -88,9 +89,36 @@ export class FileCommands {
     return nack("collision", `No free hash for ${name} after ${saltProbesMax} salts`);
   }
 
-  /** BADD: merges a copy into the store here. */
-  copy(request: Extract<Request, { command: "BADD" }>): Reply {
-    const object = fromBadd(request);
+  /**
+   * BADD: merges a copy into the store here, once it is checked to be the
+   * object its identity names (codec.ts, copy_check.ts); a copy refused is
+   * logged with its sender.
+   *
+   * @throws {ProtocolError} (`mismatch`, `metadata`, `name`) when the copy is refused.
+   */
+  copy(request: Extract<Request, { command: "BADD" }>, session: Session): Reply {
+    let object: StoredObject;
+    try {
+      object = fromBadd(request);
+      const related = object.meta.kind === "job" ? object.meta.output : object.meta.job;
+      const stored = this.#ctx.store.get(object.hash);
+      const replacing = stored !== undefined && isTerminal(stored.meta) &&
+        mergeOutcome(stored, object) === "advanced";
+      const problem = related === undefined
+        ? null
+        : relationProblem(object, this.#ctx.store.get(related), { replacing });
+      if (problem) {
+        throw new ProtocolError(
+          "mismatch",
+          `Copy of ${object.meta.kind} ${object.name} (${hex(object.hash)}) refused: ${problem}`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError && error.reason === "mismatch") {
+        this.#ctx.log(`BADD from ${session.peer ?? "a connection without PEER"}: ${error.message}`);
+      }
+      throw error;
+    }
     const outcome = this.#index.apply(object);
     if (outcome === "collision") {
       return nack("collision", `A different object is stored at ${hex(object.hash)}`);

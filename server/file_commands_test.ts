@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { encodeManifest } from "../protocol/manifest.ts";
 import { inlineBytesMax } from "../limits.ts";
-import { addFile, addJob, fieldsOf, TestRing } from "./_test_ring.ts";
+import { addFile, addJob, fieldsOf, takeJob, TestRing } from "./_test_ring.ts";
 import { toBadd } from "./codec.ts";
+import { upload } from "./_test_objects.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -62,11 +63,12 @@ Deno.test("GET of a job's output waits for it; of the job, its stderr once finis
   assert.equal(!early.ok && early.reason, "incomplete");
   const jobEarly = await ring.call(server, { command: "GET", hash: job });
   assert.equal(!jobEarly.ok && jobEarly.reason, "incomplete");
-  fieldsOf(await ring.call(server, { command: "GETJ" }));
+  const { lease } = await takeJob(ring, server);
   fieldsOf(
     await ring.call(server, {
       command: "UPD",
       hash: job,
+      lease,
       stdout: encoder.encode("out\n"),
       stderr: encoder.encode("err\n"),
     }),
@@ -106,8 +108,10 @@ Deno.test("WAIT returns as the object finishes, or with its state when the time 
     ["incomplete"],
   );
   const waiting = ring.call(server, { command: "WAIT", hash: output, timeoutMs: 30_000 });
-  fieldsOf(await ring.call(server, { command: "GETJ" }));
-  fieldsOf(await ring.call(server, { command: "UPD", hash: job, stdout: encoder.encode("1") }));
+  const { lease } = await takeJob(ring, server);
+  fieldsOf(
+    await ring.call(server, { command: "UPD", hash: job, stdout: encoder.encode("1"), lease }),
+  );
   assert.deepEqual(fieldsOf(await waiting), ["complete"]);
   const missing = await ring.call(server, { command: "WAIT", hash: 0x42, timeoutMs: 10 });
   assert.equal(!missing.ok && missing.reason, "not-found");
@@ -118,7 +122,8 @@ Deno.test("BADD refuses a different object at a hash already taken", async () =>
   const server = ring.servers[0]!;
   const hash = await addFile(ring, server, "name", "one");
   const stored = server.store.get(hash)!;
-  const other = { ...stored, data: encoder.encode("two"), meta: { ...stored.meta, id: "other" } };
+  const other = upload("name", "two", stored.salt);
+  assert.equal(other.hash, hash);
   const reply = await server.node.handle(toBadd(other), { peer: "x:1" });
   assert.equal(!reply.ok && reply.reason, "collision");
 });

@@ -24,12 +24,14 @@ import {
   type Readiness,
   readinessOf,
   releaseJob,
+  releaseUnder,
 } from "./jobs.ts";
 import { mapLimit } from "./map_limit.ts";
 import type { ObjectIndex } from "./object_index.ts";
 import { isTerminal, type JobMeta } from "./objects.ts";
 import type { Replication } from "./replication.ts";
 import type { Session } from "./session.ts";
+import { leaseOf, rememberLease } from "./session_leases.ts";
 
 const hex = formatHash;
 
@@ -68,6 +70,8 @@ export class JobQueue {
     for (;;) {
       if (session.hangUp?.aborted) return leaseReply("wait");
       const reply = await this.#getJobOnce(session);
+      // For a runner that does not send the token back (session_leases.ts).
+      if (reply.ok && !session.peer) rememberLease(session, reply);
       const remaining = deadline - this.#ctx.now();
       if (reply.ok || session.peer || remaining <= 0 || this.#ctx.life.stopped) return reply;
       await this.#index.jobsChanged(Math.min(remaining, jobPollMs), session.hangUp);
@@ -166,7 +170,12 @@ export class JobQueue {
       if (!isLeasable(job, now)) continue;
       const object = this.#ctx.store.get(hash);
       if (!object) continue;
-      const leased = leaseJob(job, { nowMs: now, leaseMs: this.#ctx.leaseMs, lostMax: jobLostMax });
+      const leased = leaseJob(job, {
+        nowMs: now,
+        leaseMs: this.#ctx.leaseMs,
+        lostMax: jobLostMax,
+        token: this.#ctx.token(),
+      });
       const next = { ...object, meta: leased };
       this.#index.apply(next);
       if (leased.state === "failed") {
@@ -210,17 +219,31 @@ export class JobQueue {
 
   // ---------------------------------------------------------------- RLSE
 
-  /** RLSE: a runner gives a leased job back unrun (it is stopping); the job is ready again. */
-  async release(hash: number, session: Session): Promise<Reply> {
+  /**
+   * RLSE: a runner gives a leased job back unrun (it is stopping); the job
+   * is ready again. Only under the job's current lease (its token, or the
+   * one handed out on this connection); a finished job is left as it is.
+   */
+  async release(hash: number, token: string | undefined, session: Session): Promise<Reply> {
+    const lease = token ?? leaseOf(session, hash);
     if (!session.peer) {
-      const forwarded = await this.#replication.forward(hash, { command: "RLSE", hash });
+      const forwarded = await this.#replication.forward(hash, {
+        command: "RLSE",
+        hash,
+        ...(lease === undefined ? {} : { lease }),
+      });
       if (forwarded) return forwarded;
     }
     const object = this.#ctx.store.get(hash);
     if (!object) return nack("not-found", `No job ${hex(hash)}`);
     if (object.meta.kind !== "job") return nack("not-a-job", `${hex(hash)} is a file, not a job`);
-    const released = releaseJob(object.meta);
-    if (released) await this.#replication.replicate({ ...object, meta: released });
+    const decision = releaseUnder(object.meta, lease);
+    if (decision.kind === "refused") {
+      return nack("lease", `Cannot give job ${hex(hash)} back: ${decision.detail}`);
+    }
+    if (decision.kind === "released") {
+      await this.#replication.replicate({ ...object, meta: decision.job });
+    }
     return ack();
   }
 

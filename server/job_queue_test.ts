@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { formatHash } from "../protocol/hash.ts";
 import { isJob } from "./objects.ts";
-import { addFile, addJob, eventually, fieldsOf, TestRing } from "./_test_ring.ts";
+import { addFile, addJob, eventually, fieldsOf, takeJob, TestRing } from "./_test_ring.ts";
 
 const encoder = new TextEncoder();
 
@@ -27,10 +27,11 @@ Deno.test("GETJ on one server hands out its oldest job first, with its namespace
   const first = await addJob(ring, server, "first", { inputs: [input] });
   await new Promise((resolve) => setTimeout(resolve, 2));
   await addJob(ring, server, "second");
-  const [source, hash, ...namespace] = fieldsOf(await ring.call(server, { command: "GETJ" }));
+  const [source, hash, ...rest] = fieldsOf(await ring.call(server, { command: "GETJ" }));
   assert.equal(hash, formatHash(first.job));
   assert.equal(new TextDecoder().decode(Uint8Array.fromBase64(source!)), 'print("first")');
-  assert.deepEqual(namespace, [formatHash(input), "data"]);
+  assert.deepEqual(rest.slice(0, -1), [formatHash(input), "data"]);
+  assert.match(rest[rest.length - 1]!, /^lease=[0-9a-f]{32}$/, "the lease token comes last");
 });
 
 Deno.test("GETJ leases on every owner before it hands a job out", async () => {
@@ -54,17 +55,27 @@ Deno.test("GETJ and HAVJ wait for a job whose input is not done, and none is lef
   const producer = await addJob(ring, server, "producer");
   const consumer = await addJob(ring, server, "consumer", { inputs: [producer.output] });
   assert.ok((await ring.call(server, { command: "HAVJ" })).ok);
-  fieldsOf(await ring.call(server, { command: "GETJ" }));
+  const taken = await takeJob(ring, server);
   const waiting = await ring.call(server, { command: "HAVJ" });
   assert.equal(!waiting.ok && waiting.reason, "wait");
   fieldsOf(
-    await ring.call(server, { command: "UPD", hash: producer.job, stdout: encoder.encode("1") }),
+    await ring.call(server, {
+      command: "UPD",
+      hash: producer.job,
+      stdout: encoder.encode("1"),
+      lease: taken.lease,
+    }),
   );
   // The consumer becomes ready once its input is complete (the readiness sweep).
-  const [, hash] = fieldsOf(await ring.call(server, { command: "GETJ", waitMs: 5_000 }));
-  assert.equal(hash, formatHash(consumer.job));
+  const fields = fieldsOf(await ring.call(server, { command: "GETJ", waitMs: 5_000 }));
+  assert.equal(fields[1], formatHash(consumer.job));
   fieldsOf(
-    await ring.call(server, { command: "UPD", hash: consumer.job, stdout: new Uint8Array() }),
+    await ring.call(server, {
+      command: "UPD",
+      hash: consumer.job,
+      stdout: new Uint8Array(),
+      lease: fields[fields.length - 1]!.slice("lease=".length),
+    }),
   );
   const end = await ring.call(server, { command: "GETJ" });
   assert.equal(!end.ok && end.reason, "none");
@@ -86,8 +97,8 @@ Deno.test("RLSE gives a leased job back: it is handed out again, its lease not c
   await using ring = await TestRing.start(2);
   const server = ring.servers[0]!;
   const { job } = await addJob(ring, server, "job");
-  fieldsOf(await ring.call(server, { command: "GETJ" }));
-  fieldsOf(await ring.call(ring.servers[1]!, { command: "RLSE", hash: job }));
+  const taken = await takeJob(ring, server);
+  fieldsOf(await ring.call(ring.servers[1]!, { command: "RLSE", hash: job, lease: taken.lease }));
   const [, again] = fieldsOf(await ring.call(server, { command: "GETJ" }));
   assert.equal(again, formatHash(job));
   const copy = ring.server(server.node.ring.primary(job)!).store.get(job)!;

@@ -9,17 +9,18 @@
 
 import { outputIdentity } from "../protocol/digest.ts";
 import { formatHash } from "../protocol/hash.ts";
-import { ack, capDetail, encodeReply, encodeRequest } from "../protocol/message.ts";
+import { ack, capDetail, encodeReply, encodeRequest, leaseField } from "../protocol/message.ts";
 import type { Manifest } from "../protocol/manifest.ts";
 import { detailBytesMax, framePayloadBytesMax, reasonCharsMax, stderrBytesMax } from "../limits.ts";
 import { toBadd } from "./codec.ts";
-import type {
-  FileMeta,
-  JobInput,
-  JobMeta,
-  ObjectMeta,
-  StoredJob,
-  StoredObject,
+import {
+  type FileMeta,
+  type JobInput,
+  type JobMeta,
+  type ObjectMeta,
+  resultKeySpan,
+  type StoredJob,
+  type StoredObject,
 } from "./objects.ts";
 
 const empty = new Uint8Array(0);
@@ -28,6 +29,8 @@ const encoder = new TextEncoder();
 /** What the record of a new job is made of. */
 export interface NewJob {
   readonly id: string;
+  /** The salt JADD's `salt=` forced, part of the identity (`fresh=`). */
+  readonly fresh?: number;
   readonly inputs: readonly JobInput[];
   /** The output file's hash, salt and name. */
   readonly output: { readonly hash: number; readonly salt: number; readonly name: string };
@@ -41,6 +44,7 @@ export function newJobMeta(job: NewJob): JobMeta {
   return {
     kind: "job",
     id: job.id,
+    ...(job.fresh === undefined ? {} : { fresh: job.fresh }),
     output: job.output.hash,
     outputName: job.output.name,
     outputSalt: job.output.salt,
@@ -76,6 +80,7 @@ export function outputOf(job: StoredJob, state: OutputState): StoredObject {
     job: job.hash,
     attempt: meta.attempt,
     ...(meta.resultKey === undefined ? {} : { resultKey: meta.resultKey }),
+    ...(meta.report === undefined ? {} : { report: meta.report }),
     ...(state.state === "failed" ? { error: state.error } : {}),
     ...(manifest ? { chunked: true } : {}),
   };
@@ -115,9 +120,17 @@ export function namespaceFields(meta: JobMeta): string[] {
   return meta.inputs.flatMap((input) => [formatHash(input.hash), input.name]);
 }
 
-/** The ACK of a GETJ that hands `job` out: its source, its hash, its namespace. */
+/**
+ * The ACK of a GETJ that hands `job` out: its source, its hash, its
+ * namespace, and its lease token last (`lease=…`).
+ */
 export function leaseFields(job: StoredJob): string[] {
-  return [job.data.toBase64(), formatHash(job.hash), ...namespaceFields(job.meta)];
+  return [
+    job.data.toBase64(),
+    formatHash(job.hash),
+    ...namespaceFields(job.meta),
+    ...(job.meta.lease === undefined ? [] : [leaseField(job.meta.lease)]),
+  ];
 }
 
 /** Bits of each number a finished record may carry at most, for the size check. */
@@ -132,10 +145,16 @@ const leaseUntilMsMax = 2 ** 45;
  */
 export function recordTooLarge(job: StoredJob): string | null {
   const meta = job.meta;
+  const digest = "f".repeat(64);
   const finished: StoredObject = {
     ...job,
     meta: {
       ...meta,
+      fresh: 2 ** 32 - 1,
+      lease: digest.slice(0, 32),
+      outputDigest: digest,
+      report: digest,
+      resultKey: resultKeySpan - 1,
       state: "failed",
       attempt: 2 ** attemptsMaxBits,
       lost: 2 ** attemptsMaxBits,
@@ -148,7 +167,8 @@ export function recordTooLarge(job: StoredJob): string | null {
     },
   };
   const copyBytes = encoder.encode(encodeRequest(toBadd(finished))).length;
-  const leaseBytes = encoder.encode(encodeReply(ack(...leaseFields(job)))).length;
+  const leased = { ...job, meta: { ...meta, lease: digest.slice(0, 32) } };
+  const leaseBytes = encoder.encode(encodeReply(ack(...leaseFields(leased)))).length;
   const largest = Math.max(copyBytes, leaseBytes);
   if (largest <= framePayloadBytesMax) return null;
   return `Job record of ${largest} bytes (source, ${meta.inputs.length} input names, stderr and detail at their limits) exceeds one frame (${framePayloadBytesMax} bytes); use fewer inputs, shorter names or a smaller source`;

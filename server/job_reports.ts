@@ -10,17 +10,20 @@
  * @module
  */
 
+import { sha256Hex } from "../protocol/digest.ts";
 import { formatHash } from "../protocol/hash.ts";
 import { decodeManifest, type Manifest } from "../protocol/manifest.ts";
 import { ack, nack, type Reply, type Request } from "../protocol/message.ts";
 import { inlineBytesMax } from "../limits.ts";
 import type { ServerContext } from "./context.ts";
 import { finishedOutputOf } from "./job_records.ts";
+import { finishFromOutput } from "./jobs.ts";
 import type { ObjectIndex } from "./object_index.ts";
-import { isTerminal, type StoredJob } from "./objects.ts";
-import type { Replication } from "./replication.ts";
+import { type FileMeta, isTerminal, type StoredJob } from "./objects.ts";
+import { type Replication, UnavailableError } from "./replication.ts";
 import { acceptReport } from "./report_acceptance.ts";
 import type { Session } from "./session.ts";
+import { leaseOf } from "./session_leases.ts";
 
 const hex = formatHash;
 
@@ -47,12 +50,17 @@ export class JobReports {
   /**
    * UPD: accepts a runner's report. A client's report goes to the job's
    * primary; the primary acknowledges once the result is on every owner
-   * (or, for a duplicate, at once).
+   * (or, for a duplicate, at once). A report without a lease token, on the
+   * connection whose GETJ leased the job, carries the token handed out
+   * there (a runner of the original design); the primary refuses a report
+   * that is not for the job's current lease (`NACK:lease`).
    *
    * @throws {ManifestError} when the report's manifest is malformed.
    * @throws {UnavailableError} when the result could not be stored on enough servers.
    */
-  async update(request: Extract<Request, { command: "UPD" }>, session: Session): Promise<Reply> {
+  async update(update: Extract<Request, { command: "UPD" }>, session: Session): Promise<Reply> {
+    const lease = update.lease ?? leaseOf(session, update.hash);
+    const request = lease === undefined ? update : { ...update, lease };
     if (request.stdout.length > inlineBytesMax) {
       return nack(
         "too-large",
@@ -82,10 +90,19 @@ export class JobReports {
     }
     const accepted = acceptReport(object.meta, request, output?.meta);
     if (accepted.kind === "duplicate") return ack();
-    const next = { ...object, meta: accepted.job };
+    if (accepted.kind === "refused") {
+      return nack(
+        "lease",
+        `Cannot take the report of job ${hex(request.hash)}: ${accepted.detail}`,
+      );
+    }
     const stored = accepted.kind === "from-output"
-      ? this.#replication.replicate(next).then(() => {})
-      : this.storeFinished(next, request.manifest ?? request.stdout, manifest);
+      ? this.#finishFromOutput({ ...object, meta: object.meta }, accepted.output)
+      : this.storeFinished(
+        { ...object, meta: accepted.job },
+        request.manifest ?? request.stdout,
+        manifest,
+      );
     this.#completing.set(request.hash, stored);
     try {
       await stored;
@@ -93,6 +110,23 @@ export class JobReports {
     } finally {
       this.#completing.delete(request.hash);
     }
+  }
+
+  /**
+   * Finishes a job from the output an earlier report stored (its data gives
+   * the digest the job's record keeps), and stores the job.
+   *
+   * @throws {UnavailableError} when the output could not be read or the job not stored.
+   */
+  async #finishFromOutput(job: StoredJob, output: FileMeta): Promise<void> {
+    const copy = await this.#replication.find(job.meta.output, { strict: true });
+    if (!copy || copy.meta.kind !== "file" || copy.meta.resultKey !== output.resultKey) {
+      throw new UnavailableError(
+        `Cannot finish job ${hex(job.hash)} from its output: the output could not be read`,
+      );
+    }
+    const finished = finishFromOutput(job.meta, copy.meta, sha256Hex(copy.data));
+    if (finished) await this.#replication.replicate({ ...job, meta: finished });
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { inlineBytesMax } from "../limits.ts";
 import { isFile, isJob } from "./objects.ts";
-import { addFile, addJob, fieldsOf, holders, TestRing } from "./_test_ring.ts";
+import { addFile, addJob, fieldsOf, holders, takeJob, TestRing } from "./_test_ring.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -9,19 +9,20 @@ const decoder = new TextDecoder();
 async function leased(ring: TestRing) {
   const server = ring.servers[0]!;
   const ids = await addJob(ring, server, "job");
-  fieldsOf(await ring.call(server, { command: "GETJ" }));
-  return ids;
+  const { lease } = await takeJob(ring, server);
+  return { ...ids, lease };
 }
 
 Deno.test("UPD stores the output then the job on their owners before it acknowledges", async () => {
   await using ring = await TestRing.start(3);
-  const { job, output } = await leased(ring);
+  const { job, output, lease } = await leased(ring);
   fieldsOf(
     await ring.call(ring.servers[2]!, {
       command: "UPD",
       hash: job,
       stdout: encoder.encode("42\n"),
       exitCode: 0,
+      lease,
     }),
   );
   for (const id of holders(ring, output)) {
@@ -38,11 +39,13 @@ Deno.test("UPD stores the output then the job on their owners before it acknowle
 
 Deno.test("UPD accepts one result: a later report is acknowledged and ignored", async () => {
   await using ring = await TestRing.start(2);
-  const { job, output } = await leased(ring);
+  const { job, output, lease } = await leased(ring);
   const server = ring.servers[1]!;
-  fieldsOf(await ring.call(server, { command: "UPD", hash: job, stdout: encoder.encode("first") }));
   fieldsOf(
-    await ring.call(server, { command: "UPD", hash: job, stdout: encoder.encode("second") }),
+    await ring.call(server, { command: "UPD", hash: job, stdout: encoder.encode("first"), lease }),
+  );
+  fieldsOf(
+    await ring.call(server, { command: "UPD", hash: job, stdout: encoder.encode("second"), lease }),
   );
   const [data] = fieldsOf(await ring.call(server, { command: "GET", hash: output }));
   assert.equal(decoder.decode(Uint8Array.fromBase64(data!)), "first");
@@ -50,11 +53,12 @@ Deno.test("UPD accepts one result: a later report is acknowledged and ignored", 
 
 Deno.test("UPD of a failure fails the job and its output with the reason", async () => {
   await using ring = await TestRing.start(2);
-  const { job, output } = await leased(ring);
+  const { job, output, lease } = await leased(ring);
   fieldsOf(
     await ring.call(ring.servers[0]!, {
       command: "UPD",
       hash: job,
+      lease,
       stdout: new Uint8Array(),
       exitCode: 1,
       reason: "timeout",

@@ -84,6 +84,7 @@ export class JobSubmission {
     const failed = readiness.kind === "failed" ? readiness.detail : null;
     const meta = newJobMeta({
       id,
+      ...(request.salt === undefined ? {} : { fresh: request.salt }),
       inputs,
       output: { hash: output.hash, salt: output.salt, name: request.outputName },
       state: readiness.kind === "failed" ? "waiting" : readiness.kind,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sourceBytesMax } from "../limits.ts";
-import { addFile, addJob, fieldsOf, holders, TestRing } from "./_test_ring.ts";
+import { addFile, addJob, fieldsOf, holders, takeJob, TestRing } from "./_test_ring.ts";
 
 const encoder = new TextEncoder();
 
@@ -49,11 +49,12 @@ Deno.test("JADD fails a job at once when an input already failed, and its output
   await using ring = await TestRing.start(2);
   const server = ring.servers[0]!;
   const failing = await addJob(ring, server, "failing");
-  fieldsOf(await ring.call(server, { command: "GETJ" }));
+  const { lease } = await takeJob(ring, server);
   fieldsOf(
     await ring.call(server, {
       command: "UPD",
       hash: failing.job,
+      lease,
       stdout: new Uint8Array(),
       exitCode: 1,
       reason: "exception",

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { sha256Hex } from "../protocol/digest.ts";
 import { capDetail } from "../protocol/message.ts";
 import { type FileState, isTerminal, type JobMeta } from "./objects.ts";
+import { emptyDigest, fromOutputDetail, withResult } from "./result_keys.ts";
 
 /** What is known of one input of a job. */
 export interface InputStatus {
@@ -59,25 +59,29 @@ export interface LeaseOptions {
   readonly leaseMs: number;
   /** A job whose leases expired this many times fails as lost. */
   readonly lostMax: number;
+  /** The new lease's token: 32 hex digits from a random source (the shell draws it). */
+  readonly token: string;
 }
 
 /**
- * Leases a leasable job: the next attempt, leased until `nowMs + leaseMs`.
- * A job whose lease expired counts as lost once; after `lostMax` losses it
- * fails instead (a job that kills every runner must not loop forever).
+ * Leases a leasable job: the next attempt, leased until `nowMs + leaseMs`
+ * under a new token. A job whose lease expired counts as lost once; after
+ * `lostMax` losses it fails instead (a job that kills every runner must not
+ * loop forever).
  */
 export function leaseJob(job: JobMeta, options: LeaseOptions): JobMeta {
   const expired = job.state === "leased";
   const lost = job.lost + (expired ? 1 : 0);
   if (lost >= options.lostMax) {
-    return {
+    return withResult({
       ...job,
       state: "failed",
       lost,
       reason: "lost",
       detail: `no result after ${lost} leases expired (runner died or hung)`,
       exitCode: null,
-    };
+      leaseUntilMs: 0,
+    }, emptyDigest);
   }
   return {
     ...job,
@@ -85,6 +89,7 @@ export function leaseJob(job: JobMeta, options: LeaseOptions): JobMeta {
     attempt: job.attempt + 1,
     lost,
     leaseUntilMs: options.nowMs + options.leaseMs,
+    lease: options.token,
   };
 }
 
@@ -94,6 +99,41 @@ export function releaseJob(job: JobMeta): JobMeta | null {
   return { ...job, state: "released", leaseUntilMs: 0 };
 }
 
+/** Why a report or give-back of `job` under the lease token `token` is refused, or null. */
+export function leaseProblem(job: JobMeta, token: string | undefined): string | null {
+  if (job.lease === undefined || job.attempt === 0) {
+    return `the job was never handed out (it is ${job.state})`;
+  }
+  if (token === undefined) {
+    return "no lease token: send the one GETJ handed out with the job (lease=…)";
+  }
+  if (token !== job.lease) {
+    return `the lease token is not the job's current lease (attempt ${job.attempt} holds it)`;
+  }
+  return job.state === "leased" ? null : `the lease was given back (the job is ${job.state})`;
+}
+
+/**
+ * What a give-back (RLSE) under `token` does to `job`: `released` (the
+ * record to store), `unchanged` (finished, or given back already under
+ * this very token: a retry) or `refused` with why.
+ */
+export function releaseUnder(
+  job: JobMeta,
+  token: string | undefined,
+):
+  | { readonly kind: "released"; readonly job: JobMeta }
+  | { readonly kind: "unchanged" }
+  | { readonly kind: "refused"; readonly detail: string } {
+  if (isTerminal(job)) return { kind: "unchanged" };
+  if (job.state === "released" && token !== undefined && token === job.lease) {
+    return { kind: "unchanged" };
+  }
+  const problem = leaseProblem(job, token);
+  if (problem) return { kind: "refused", detail: problem };
+  return { kind: "released", job: releaseJob(job)! };
+}
+
 /** A runner's report on a job. */
 export interface JobResult {
   readonly stderr: string;
@@ -101,8 +141,6 @@ export interface JobResult {
   /** null on success; otherwise exception, timeout, memory, output-limit, killed, … */
   readonly reason: string | null;
   readonly detail: string;
-  /** Digest bits of the whole report (see {@linkcode JobMeta.resultKey}). */
-  readonly key?: number;
 }
 
 /** True when a reported result is a success. */
@@ -111,13 +149,15 @@ export function isSuccess(result: JobResult): boolean {
 }
 
 /**
- * Applies a runner's result. Returns null when the job is already finished:
- * a late duplicate is acknowledged and ignored.
+ * Applies a runner's result, whose output's stored data has digest
+ * `outputDigest` (that of no data for a failure: its stdout is dropped).
+ * Returns null when the job is already finished: a late duplicate is
+ * acknowledged and ignored.
  */
-export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
+export function finishJob(job: JobMeta, result: JobResult, outputDigest: string): JobMeta | null {
   if (isTerminal(job)) return null;
   const success = isSuccess(result);
-  return {
+  return withResult({
     ...job,
     state: success ? "done" : "failed",
     attempt: Math.max(job.attempt, 1),
@@ -126,8 +166,7 @@ export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
     detail: result.detail,
     stderr: result.stderr,
     leaseUntilMs: 0,
-    ...(result.key === undefined ? {} : { resultKey: result.key }),
-  };
+  }, success ? outputDigest : emptyDigest);
 }
 
 /**
@@ -145,47 +184,44 @@ export function finishJob(job: JobMeta, result: JobResult): JobMeta | null {
  */
 export function finishFromOutput(
   job: JobMeta,
-  output: { readonly attempt?: number; readonly resultKey?: number },
+  output: { readonly attempt?: number; readonly report?: string },
+  outputDigest: string,
 ): JobMeta | null {
   if (isTerminal(job)) return null;
-  return {
-    ...job,
-    state: "done",
-    attempt: (output.attempt ?? job.attempt) + 1,
-    lost: 0,
-    exitCode: null,
-    reason: null,
-    detail: "result taken from the output stored by an earlier report (its stderr was lost)",
-    stderr: "",
-    leaseUntilMs: 0,
-    ...(output.resultKey === undefined ? {} : { resultKey: output.resultKey }),
-  };
+  return withResult(
+    {
+      ...job,
+      state: "done",
+      attempt: (output.attempt ?? job.attempt) + 1,
+      lost: 0,
+      exitCode: null,
+      reason: null,
+      detail: fromOutputDetail,
+      stderr: "",
+      leaseUntilMs: 0,
+    },
+    outputDigest,
+    output.report,
+  );
 }
 
 /**
- * 20 bits of a digest of a failure no runner reported (an input failed).
+ * Fails a job because of an input (cascade). Null when already finished.
  * Two servers that both created or failed the same job (a JADD retried
  * through another server while the first was still storing it) write
- * records that differ in their creation time; the key ranks them, so that
- * every copy converges on one (see {@linkcode JobMeta.resultKey}).
+ * records that differ in their creation time, which the result key covers:
+ * it ranks them, so that every copy converges on one.
  */
-export function failureKey(createdMs: number, reason: string, detail: string): number {
-  return Number.parseInt(sha256Hex(`${createdMs}\n${reason}\n${detail}`).slice(0, 5), 16);
-}
-
-/** Fails a job because of an input (cascade). Null when already finished. */
 export function failJob(job: JobMeta, reason: string, detail: string): JobMeta | null {
   if (isTerminal(job)) return null;
-  const capped = capDetail(detail);
-  return {
+  return withResult({
     ...job,
     state: "failed",
     reason,
-    detail: capped,
+    detail: capDetail(detail),
     exitCode: null,
     leaseUntilMs: 0,
-    resultKey: failureKey(job.createdMs, reason, capped),
-  };
+  }, emptyDigest);
 }
 
 /** Marks a waiting job ready. Null when it is not waiting. */

@@ -20,13 +20,22 @@ import {
   serverFields,
 } from "../protocol/message.ts";
 import {
+  deadMemberKeepMs,
+  gossipBytesMax,
   heartbeatMissesMax,
   indirectProbesMax,
   pingTimeoutMs,
   probeTimeoutMs,
   ringPositionsMax,
 } from "../limits.ts";
-import { type Member, mergeMembers, ringOf, toMember } from "./membership.ts";
+import {
+  forgottenMembers,
+  gossipRecords,
+  type Member,
+  mergeMembers,
+  ringOf,
+  toMember,
+} from "./membership.ts";
 import { type PeerTransport, splitId } from "./peers.ts";
 import { defaultSalts, memberId, type Ring } from "../protocol/ring.ts";
 import type { Store } from "./store.ts";
@@ -48,7 +57,9 @@ export interface MembershipOptions {
   /** A server of the ring to join. */
   readonly join?: { readonly host: string; readonly port: number };
   /** Where the members table persists. */
-  readonly store: Pick<Store, "members" | "saveMembers">;
+  readonly store: Pick<Store, "members" | "saveMembers" | "forgetMembers">;
+  /** Milliseconds since the epoch (when members die, and when they are forgotten). */
+  readonly now: () => number;
   readonly transport: PeerTransport;
   readonly log: (message: string) => void;
   /** Called after the ring changed (a member joined, died or came back). */
@@ -68,6 +79,8 @@ export class Membership {
   readonly #suspects = new Map<string, number>();
   #peerCursor = 0;
   #gossipCursor = 0;
+  /** Where the next MEMB's share of the table starts (gossipRecords). */
+  #recordsCursor = 0;
 
   /** An empty table; {@linkcode load} fills it. */
   constructor(options: MembershipOptions) {
@@ -95,7 +108,12 @@ export class Membership {
 
   /** Loads the persisted table and enters this server with a new incarnation. */
   load(): void {
-    for (const member of this.#options.store.members()) this.#members.set(member.id, member);
+    const now = this.#options.now();
+    for (const member of this.#options.store.members()) {
+      // Dead since a time this server no longer knows: counted from now.
+      const dead = !member.alive && member.deadSinceMs === undefined;
+      this.#members.set(member.id, dead ? { ...member, deadSinceMs: now } : member);
+    }
     const previous = this.#members.get(this.id);
     const self: Member = {
       id: this.id,
@@ -149,10 +167,23 @@ export class Membership {
     return ack();
   }
 
-  /** MEMB: merges a peer's table and answers with this one. */
+  /**
+   * MEMB: merges a peer's records and answers with this table: all of it
+   * when it fits in a frame, else this server's record and a rotating
+   * share of the others (gossipRecords).
+   */
   gossip(incoming: readonly Member[]): Reply {
     this.#mergeMembers(incoming);
-    return ack(...[...this.#members.values()].flatMap(memberFields));
+    return ack(...this.#gossipRecords().flatMap(memberFields));
+  }
+
+  /** The records of the next MEMB this server sends or answers. */
+  #gossipRecords(): Member[] {
+    return gossipRecords(this.#members, {
+      self: this.id,
+      cursor: this.#recordsCursor++,
+      bytesMax: gossipBytesMax,
+    });
   }
 
   /** SUCC: checks the member said to be dead, or the neighbours when none is named. */
@@ -190,7 +221,7 @@ export class Membership {
   }
 
   #mergeMembers(incoming: readonly Member[]): void {
-    const result = mergeMembers(this.#members, incoming, this.id);
+    const result = mergeMembers(this.#members, incoming, this.id, { nowMs: this.#options.now() });
     if (result.refuteIncarnation !== undefined) {
       this.#log(`refuting my death: incarnation ${result.refuteIncarnation}`);
     }
@@ -204,7 +235,7 @@ export class Membership {
     try {
       const reply = await this.#peers.request(id, {
         command: "MEMB",
-        members: [...this.#members.values()],
+        members: this.#gossipRecords(),
       }, pingTimeoutMs);
       if (reply.ok) this.#mergeMembers(parseMembers(reply.fields).map(toMember));
       this.#suspects.delete(id);
@@ -220,7 +251,7 @@ export class Membership {
     this.#log(`declaring ${id} dead`);
     this.#peers.forget(id);
     this.#suspects.delete(id);
-    this.#setMembers([{ ...member, alive: false }]);
+    this.#setMembers([{ ...member, alive: false, deadSinceMs: this.#options.now() }]);
     for (const peer of this.alivePeers()) void this.#ping(peer);
   }
 
@@ -265,8 +296,30 @@ export class Membership {
     return verdicts.includes(false) ? false : null;
   }
 
-  /** Checks ring neighbours, gossips with one more member, probes one dead member. */
+  /**
+   * Forgets the members dead for `deadMemberKeepMs` or longer (a member
+   * that comes back joins or gossips its way in again).
+   */
+  #forgetDead(): void {
+    const ids = forgottenMembers(this.#members, {
+      nowMs: this.#options.now(),
+      keepMs: deadMemberKeepMs,
+    });
+    if (ids.length === 0) return;
+    for (const id of ids) {
+      this.#members.delete(id);
+      this.#suspects.delete(id);
+    }
+    this.#options.store.forgetMembers(ids);
+    this.#log(`forgetting ${ids.join(", ")}: dead for ${deadMemberKeepMs} ms`);
+  }
+
+  /**
+   * Checks ring neighbours, gossips with one more member, probes one dead
+   * member, and forgets members dead for long.
+   */
   async heartbeat(): Promise<void> {
+    this.#forgetDead();
     const neighbours = new Set([
       ...this.#ring.neighbours(this.id, 1),
       ...this.#ring.neighbours(this.id, -1),

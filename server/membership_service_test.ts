@@ -12,6 +12,7 @@ import { memberId } from "../protocol/ring.ts";
 import type { Member } from "./membership.ts";
 import { toMember } from "./membership.ts";
 import { Membership } from "./membership_service.ts";
+import { deadMemberKeepMs } from "../limits.ts";
 
 /** Members that reach each other through their handlers, as text of the wire protocol. */
 class World {
@@ -21,6 +22,7 @@ class World {
   readonly silent = new Set<string>();
   readonly stores = new Map<string, Member[]>();
   readonly ringChanges = new Map<string, number>();
+  nowMs = 1_000_000;
 
   add(host: string, port: number, join?: string): Membership {
     const id = memberId(host, port);
@@ -40,7 +42,14 @@ class World {
             else stored.push(member);
           }
         },
+        forgetMembers: (ids) => {
+          for (const id of ids) {
+            const at = stored.findIndex((m) => m.id === id);
+            if (at >= 0) stored.splice(at, 1);
+          }
+        },
       },
+      now: () => this.nowMs,
       transport: {
         request: (to, request) => this.#deliver(to, request),
         forget: () => {},
@@ -184,4 +193,31 @@ Deno.test("Membership.peerOrder() rotates through the live peers", async () => {
   assert.deepEqual([...first].sort(), ["b:2", "c:3"]);
   assert.deepEqual(second, [first[1], first[0]]);
   assert.deepEqual(third, first);
+});
+
+Deno.test("Membership.heartbeat() forgets a member dead for deadMemberKeepMs, and it does not come back dead", async () => {
+  const world = new World();
+  const a = world.add("a", 1);
+  await a.join();
+  await world.add("b", 2, "a:1").join();
+  const c = world.add("c", 3, "a:1");
+  await c.join();
+  world.down.add("c:3");
+  await a.peerFailed("c:3", new ConnectionError("connect", "Cannot connect: refused"));
+  const b = world.members.get("b:2")!;
+  assert.ok(b.members().some((m) => m.id === "c:3" && !m.alive), "b heard of the death");
+  world.nowMs += deadMemberKeepMs - 1;
+  await a.heartbeat();
+  assert.ok(a.members().some((m) => m.id === "c:3"), "kept until the time is up");
+  world.nowMs += 1;
+  await a.heartbeat();
+  assert.ok(!a.members().some((m) => m.id === "c:3"), "forgotten");
+  assert.ok(!world.stores.get("a:1")!.some((m) => m.id === "c:3"), "and not stored");
+  // b, which has not forgotten yet, gossips its dead record: a does not take it back.
+  await b.heartbeat();
+  assert.ok(!a.members().some((m) => m.id === "c:3"));
+  // Alive again, c joins as any server does.
+  world.down.delete("c:3");
+  await world.add("c", 3, "a:1").join();
+  assert.ok(alive(a).includes("c:3"));
 });

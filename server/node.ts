@@ -11,7 +11,7 @@
  * - job_submission.ts: JADD;
  * - job_queue.ts: GETJ, HAVJ, RLSE, readiness;
  * - job_reports.ts: UPD;
- * - repair.ts: HAVE, PULL and the anti-entropy pass;
+ * - repair.ts: HAVE, PULL, HOLD and the anti-entropy pass;
  * - inspection.ts: INFO, and the observer told of every request;
  * - authentication.ts: HELO, AUTH, and the role check of every request.
  *
@@ -85,6 +85,12 @@ export interface NodeOptions {
   readonly observe?: RequestObserver;
   /** The secrets connections must prove (an auth file); none: every connection may send anything. */
   readonly auth?: AuthSecrets;
+  /**
+   * Fills `bytes` with random bytes for lease tokens and nonces: the
+   * system's CSPRNG (`crypto.getRandomValues`) by default; the simulation
+   * passes a seeded one.
+   */
+  readonly random?: (bytes: Uint8Array) => void;
 }
 
 /** How one command is served. */
@@ -125,6 +131,7 @@ export class Node {
     this.#peers = options.transport ?? new PeerPool({ host: options.host, port: options.port });
     this.#clock = options.clock ?? systemClock;
     const now = options.now ?? (() => this.#clock.now());
+    const random = options.random ?? ((bytes: Uint8Array) => crypto.getRandomValues(bytes));
     this.#log = options.log ?? (() => {});
     this.#authentication = new Authentication({
       ...(options.auth ? { secrets: options.auth } : {}),
@@ -137,6 +144,7 @@ export class Node {
       vnodes: options.vnodes,
       ...(options.join ? { join: options.join } : {}),
       store: this.#store,
+      now,
       transport: this.#peers,
       log: this.#log,
       onRingChange: () => this.#scheduleRepair(),
@@ -150,6 +158,11 @@ export class Node {
       membership: this.#membership,
       clock: this.#clock,
       now,
+      token: () => {
+        const bytes = new Uint8Array(16);
+        random(bytes);
+        return bytes.toHex();
+      },
       log: this.#log,
       life: this.#life,
       background: (work, what) => this.#background(work, what),
@@ -319,7 +332,7 @@ export class Node {
       ADD: (request) => files.addFile(request.name, request.data, request.salt),
       MADD: (request) => files.addChunked(request.name, request.manifest, request.salt),
       GETM: (request) => files.getManifest(request.hash),
-      BADD: (request) => files.copy(request),
+      BADD: (request, session) => files.copy(request, session),
       GET: (request) => files.get(request.hash),
       UPD: (request, session) => reports.update(request, session),
       JADD: (request) => submission.addJob(request),
@@ -332,7 +345,7 @@ export class Node {
       STAT: (request) => files.stat(request.hash),
       WAIT: (request, session) =>
         files.wait(request.hash, Math.min(request.timeoutMs, waitMsMax), session),
-      RLSE: (request, session) => jobs.release(request.hash, session),
+      RLSE: (request, session) => jobs.release(request.hash, request.lease, session),
       INFO: () => ack(encoder.encode(JSON.stringify(this.info())).toBase64()),
       PEER: (request, session) => {
         session.peer = memberId(request.host, request.port);
@@ -342,6 +355,7 @@ export class Node {
       MEMB: (request) => membership.gossip(request.members.map(toMember)),
       HAVE: (request) => repair.have(request.entries),
       PULL: (request) => repair.pull(request.hash, request.metaOnly),
+      HOLD: (request) => repair.hold(request.nonce, request.hashes),
     };
   }
 

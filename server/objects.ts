@@ -29,6 +29,8 @@ export interface FileMeta {
   readonly attempt?: number;
   /** For an output: the job's {@linkcode JobMeta.resultKey}. */
   readonly resultKey?: number;
+  /** For a finished output: the job's {@linkcode JobMeta.report} digest. */
+  readonly report?: string;
   /** Why the file failed. */
   readonly error?: string;
   /** When set, `data` holds a chunk manifest instead of the content. */
@@ -45,6 +47,8 @@ export interface JobInput {
 export interface JobMeta {
   readonly kind: "job";
   readonly id: string;
+  /** The salt JADD's `salt=` forced (the `fresh=` line of the identity); absent otherwise. */
+  readonly fresh?: number;
   readonly output: number;
   readonly outputName: string;
   readonly outputSalt: number;
@@ -56,6 +60,12 @@ export interface JobMeta {
   readonly lost: number;
   /** Wall-clock time (ms since epoch, owner's clock) when the lease ends. */
   readonly leaseUntilMs: number;
+  /**
+   * The token of the current (or last) lease: 32 random hex digits handed
+   * to the runner with the job; its report (UPD) and give-back (RLSE) must
+   * carry it. Kept on every copy of the job, never shown to clients.
+   */
+  readonly lease?: string;
   readonly createdMs: number;
   readonly exitCode: number | null;
   readonly reason: string | null;
@@ -67,9 +77,14 @@ export interface JobMeta {
    * the report. Two servers that each took themselves for the job's owner
    * (a server declared dead while alive) can accept two reports of one
    * attempt; the key ranks them, job and output alike, so that every
-   * replica keeps the same one.
+   * replica keeps the same one. Recomputed by every server that receives
+   * a copy (see result_keys.ts): set on every finished job.
    */
   readonly resultKey?: number;
+  /** Once finished: SHA-256 (hex) of the output file's stored data (empty for a failure). */
+  readonly outputDigest?: string;
+  /** Once finished: the digest of the result the job keeps (see result_keys.ts). */
+  readonly report?: string;
 }
 
 /** Metadata of any object. */

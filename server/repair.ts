@@ -12,7 +12,7 @@
 import { formatHash } from "../protocol/hash.ts";
 import { ack, nack, type Reply, type VersionedHash } from "../protocol/message.ts";
 import { haveEntriesMax, repairConcurrency } from "../limits.ts";
-import { toBadd, toPullFields } from "./codec.ts";
+import { copyProof, toBadd, toPullFields } from "./codec.ts";
 import type { ServerContext } from "./context.ts";
 import type { JobReports } from "./job_reports.ts";
 import { mapLimit } from "./map_limit.ts";
@@ -22,7 +22,10 @@ import {
   haveDifferences,
   parseHaveReply,
   planRepair,
+  proofRequests,
+  provenHashes,
   repairDrops,
+  type RepairPlan,
   syncAction,
 } from "./repair_plan.ts";
 import type { Replication } from "./replication.ts";
@@ -52,6 +55,19 @@ export class Repair {
   /** HAVE: the entries stored here at another version, with the version here (-1: none). */
   have(entries: readonly VersionedHash[]): Reply {
     return ack(...haveDifferences(entries, (hash) => this.#ctx.store.version(hash)));
+  }
+
+  /**
+   * HOLD: for each hash held here, the proof that this server holds its
+   * copy (a digest of the copy mixed with the asker's nonce).
+   */
+  hold(nonce: string, hashes: readonly number[]): Reply {
+    const fields: string[] = [];
+    for (const hash of hashes) {
+      const object = this.#ctx.store.get(hash);
+      if (object) fields.push(hex(hash), copyProof(nonce, object));
+    }
+    return ack(...fields);
   }
 
   /** PULL: this server's own copy (never asks other servers). */
@@ -96,9 +112,56 @@ export class Repair {
       await Promise.all(plan.peers.map(({ id, entries }) => this.#syncWith(id, entries))),
     );
     const busy = (hash: number) => this.#reports.isStoring(hash);
-    for (const hash of repairDrops(plan, confirmed, { self: this.#ctx.id, busy })) {
-      this.#index.drop(hash);
+    const candidates = repairDrops(plan, confirmed, { self: this.#ctx.id, busy });
+    if (candidates.length === 0) return;
+    const { proven, versions } = await this.#proofs(plan, candidates);
+    for (const hash of repairDrops(plan, proven, { self: this.#ctx.id, busy })) {
+      // Only the copy the owners proved to hold: not one that changed meanwhile.
+      if (this.#ctx.store.version(hash) === versions.get(hash)) this.#index.drop(hash);
     }
+  }
+
+  /**
+   * Asks the owners of the candidate drops to prove they hold copies equal
+   * to the ones here (HOLD, with a fresh nonce); returns how many owners
+   * proved each hash, and the version of each copy here when its proof was
+   * computed.
+   */
+  async #proofs(
+    plan: RepairPlan,
+    candidates: readonly number[],
+  ): Promise<{ proven: Map<number, number>; versions: Map<number, number> }> {
+    const nonce = this.#ctx.token();
+    const expected = new Map<number, string | undefined>();
+    const versions = new Map<number, number>();
+    const proofOf = (hash: number) => {
+      if (!expected.has(hash)) {
+        const object = this.#ctx.store.get(hash);
+        expected.set(hash, object ? copyProof(nonce, object) : undefined);
+        if (object) versions.set(hash, this.#ctx.store.version(hash));
+      }
+      return expected.get(hash);
+    };
+    const proven = await Promise.all(
+      proofRequests(plan, candidates).map(async ({ id, hashes }) => {
+        let reply: Reply;
+        try {
+          reply = await this.#ctx.peers.request(id, { command: "HOLD", nonce, hashes });
+        } catch (error) {
+          await this.#ctx.membership.peerFailed(id, error).catch(() => {});
+          return [];
+        }
+        if (!reply.ok) return [];
+        const those = provenHashes(reply.fields, hashes, proofOf);
+        if (those.length < hashes.length) {
+          this.#ctx.log(
+            `repair: ${id} proved ${those.length} of ${hashes.length} copies it claimed; keeping the others`,
+          );
+        }
+        return those;
+      }),
+    );
+    return { proven: countConfirmations(proven), versions };
   }
 
   /** Brings one peer and this server level on `entries`; returns the hashes the peer now holds. */

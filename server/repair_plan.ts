@@ -6,14 +6,19 @@
  * each peer confirmed.
  *
  * The rule that keeps data: a server drops its copy only when it is no
- * longer an owner and every owner has confirmed a copy at least as far
- * along as its own, so a repair never drops the last copy.
+ * longer an owner and every owner has proved it holds a copy equal to its
+ * own, so a repair never drops the last copy. A version in a HAVE reply, or
+ * an ACK to a BADD, is only a claim (a peer with a bug may answer ACK and
+ * store nothing): it makes a copy a candidate to drop; the drop waits for
+ * each owner's proof (HOLD: a digest of its copy mixed with a fresh nonce,
+ * which this server recomputes from its own copy).
  *
  * @module
  */
 
 import { formatHash } from "../protocol/hash.ts";
 import type { VersionedHash } from "../protocol/message.ts";
+import { holdEntriesMax } from "../limits.ts";
 
 /** Whom to compare which entries with, and who owns each entry. */
 export interface RepairPlan {
@@ -119,4 +124,51 @@ export function haveDifferences(
     if (version !== entry.version) differing.push(formatHash(entry.hash), String(version));
   }
   return differing;
+}
+
+/**
+ * Whom to ask for proofs (HOLD) of the candidate drops: each owner of a
+ * candidate, its hashes in requests of at most `holdEntriesMax`.
+ */
+export function proofRequests(
+  plan: RepairPlan,
+  candidates: readonly number[],
+): { readonly id: string; readonly hashes: readonly number[] }[] {
+  const byPeer = new Map<string, number[]>();
+  for (const hash of candidates) {
+    for (const id of plan.owners.get(hash) ?? []) {
+      const list = byPeer.get(id) ?? [];
+      list.push(hash);
+      byPeer.set(id, list);
+    }
+  }
+  const requests: { id: string; hashes: number[] }[] = [];
+  for (const [id, hashes] of byPeer) {
+    for (let i = 0; i < hashes.length; i += holdEntriesMax) {
+      requests.push({ id, hashes: hashes.slice(i, i + holdEntriesMax) });
+    }
+  }
+  return requests;
+}
+
+/**
+ * The hashes a HOLD reply (hash, proof pairs) proves: those asked for
+ * whose proof is the one `expected` computes from this server's own copy
+ * (undefined: no copy here, nothing to prove).
+ */
+export function provenHashes(
+  fields: readonly string[],
+  asked: readonly number[],
+  expected: (hash: number) => string | undefined,
+): number[] {
+  const wanted = new Set(asked);
+  const proven: number[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const hash = Number.parseInt(fields[i]!, 16);
+    if (!wanted.has(hash)) continue;
+    wanted.delete(hash);
+    const proof = expected(hash);
+    if (proof !== undefined && fields[i + 1] === proof) proven.push(hash);
+  }
+  return proven;
 }

@@ -58,6 +58,7 @@ Deno.test("HAVE lists the entries held here at another version; PULL hands over 
   assert.deepEqual(copy, server.store.get(hash));
   const metaOnly = fromPullFields(
     fieldsOf(await ring.call(server, { command: "PULL", hash, metaOnly: true })),
+    { metaOnly: true },
   );
   assert.equal(metaOnly.data.length, 0);
   const missing = await ring.call(server, { command: "PULL", hash: hash ^ 1, metaOnly: true });

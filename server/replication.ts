@@ -186,10 +186,11 @@ export class Replication {
     }
     if (!reply.ok) return reply.reason === "not-found" ? "absent" : "unreachable";
     try {
-      return fromPullFields(reply.fields);
+      return fromPullFields(reply.fields, options);
     } catch (error) {
+      // Ignored, as if that server held none (PROTOCOL.md 5.19).
       this.#ctx.log(`peer ${id} sent a bad copy of ${hex(hash)}: ${(error as Error).message}`);
-      return "unreachable";
+      return "absent";
     }
   }
 

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { sha256Hex } from "../protocol/digest.ts";
 import { finishedOutputOf, outputOf } from "./job_records.ts";
+import { finishFromOutput } from "./jobs.ts";
 import { type ObjectMeta, type StoredJob, type StoredObject, versionOf } from "./objects.ts";
-import { acceptReport, type JobReport, resultKey } from "./report_acceptance.ts";
+import { acceptReport, type JobReport } from "./report_acceptance.ts";
+import { jobResultProblem, outputResultProblem } from "./result_keys.ts";
 
 // Property failures print `{ seed, path }`; pass them to fc.assert to replay.
 
@@ -24,6 +27,7 @@ const leasedJob: StoredJob = {
     attempt: 1,
     lost: 0,
     leaseUntilMs: 5_000,
+    lease: "0123456789abcdef0123456789abcdef",
     createdMs: 100,
     exitCode: null,
     reason: null,
@@ -34,8 +38,10 @@ const leasedJob: StoredJob = {
 
 const incompleteOutput = outputOf(leasedJob, { state: "incomplete" });
 
+const token = leasedJob.meta.lease!;
+
 function report(stdout: string, extra: Partial<JobReport> = {}): JobReport {
-  return { stdout: encoder.encode(stdout), ...extra };
+  return { stdout: encoder.encode(stdout), lease: token, ...extra };
 }
 
 Deno.test("acceptReport() finishes a leased job with the report's result and key", () => {
@@ -43,7 +49,27 @@ Deno.test("acceptReport() finishes a leased job with the report's result and key
   assert.equal(accepted.kind, "result");
   assert.ok(accepted.kind === "result");
   assert.equal(accepted.job.state, "done");
-  assert.equal(accepted.job.resultKey, resultKey(report("1\n")));
+  assert.equal(accepted.job.outputDigest, sha256Hex("1\n"));
+  assert.equal(jobResultProblem(accepted.job), null, "its key follows from its record");
+  const output = finishedOutputOf({ ...leasedJob, meta: accepted.job }, encoder.encode("1\n"));
+  assert.equal(output.meta.resultKey, accepted.job.resultKey);
+  assert.ok(output.meta.kind === "file");
+  assert.equal(outputResultProblem(output.meta, output.data), null);
+});
+
+Deno.test("acceptReport() refuses a report not under the job's current lease", () => {
+  const other = acceptReport(leasedJob.meta, report("x", { lease: "f".repeat(32) }), undefined);
+  assert.equal(other.kind, "refused");
+  const none = acceptReport(leasedJob.meta, report("x", { lease: undefined }), undefined);
+  assert.equal(none.kind, "refused");
+  // A job never handed out: nobody can report it (its dependents would fail with it).
+  const ready = acceptReport(
+    { ...leasedJob.meta, state: "ready", attempt: 0 },
+    report("x"),
+    undefined,
+  );
+  assert.equal(ready.kind, "refused");
+  assert.match((ready as { detail: string }).detail, /never handed out/);
 });
 
 Deno.test("acceptReport() fails the job on a failure report", () => {
@@ -75,8 +101,10 @@ Deno.test("acceptReport() takes the result of an output completed by an earlier 
   const output = finishedOutputOf({ ...leasedJob, meta: earlier.job }, encoder.encode("first\n"));
   const accepted = acceptReport(leasedJob.meta, report("second\n"), output.meta);
   assert.ok(accepted.kind === "from-output");
-  assert.equal(accepted.job.state, "done");
-  assert.equal(accepted.job.resultKey, earlier.job.resultKey);
+  const finished = finishFromOutput(leasedJob.meta, accepted.output, sha256Hex(output.data))!;
+  assert.equal(finished.state, "done");
+  assert.equal(finished.resultKey, earlier.job.resultKey);
+  assert.equal(jobResultProblem(finished), null);
   // The same report again, its output already stored: its own result, not a copy of it.
   assert.equal(acceptReport(leasedJob.meta, report("first\n"), output.meta).kind, "result");
 });
@@ -84,18 +112,18 @@ Deno.test("acceptReport() takes the result of an output completed by an earlier 
 // ---------------------------------------------------------------- properties
 
 const reportArb: fc.Arbitrary<JobReport> = fc.record({
+  lease: fc.constant(token),
   stdout: fc.uint8Array({ maxLength: 8 }),
   stderr: fc.option(fc.uint8Array({ maxLength: 8 }), { nil: undefined }),
   exitCode: fc.option(fc.integer({ min: -2, max: 2 }), { nil: undefined }),
   reason: fc.option(fc.constantFrom("exception", "timeout", "memory"), { nil: undefined }),
   detail: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
-}, { requiredKeys: ["stdout"] });
+}, { requiredKeys: ["stdout", "lease"] });
 
 Deno.test("acceptReport() is idempotent: once accepted, every report is a duplicate (property)", () => {
   fc.assert(fc.property(reportArb, reportArb, (first, second) => {
     const accepted = acceptReport(leasedJob.meta, first, incompleteOutput.meta);
-    assert.notEqual(accepted.kind, "duplicate");
-    if (accepted.kind === "duplicate") return;
+    if (accepted.kind !== "result") return assert.fail(`not accepted: ${accepted.kind}`);
     const again = acceptReport(leasedJob.meta, first, incompleteOutput.meta);
     assert.deepEqual(again, accepted, "the same report on the same copy decides the same");
     assert.deepEqual(acceptReport(accepted.job, first, undefined), { kind: "duplicate" });
@@ -109,7 +137,7 @@ Deno.test("acceptReport() ranks two different reports apart: copies cannot tie (
     if (x?.kind !== "result" || y?.kind !== "result") return assert.fail("not accepted");
     if (JSON.stringify(x.job) === JSON.stringify(y.job)) return;
     // Equal versions of different records would never converge (kept on both sides).
-    if (resultKey(a) !== resultKey(b)) assert.notEqual(versionOf(x.job), versionOf(y.job));
+    if (x.job.resultKey !== y.job.resultKey) assert.notEqual(versionOf(x.job), versionOf(y.job));
   }));
 });
 
@@ -160,8 +188,12 @@ function play(
     const job = freshest(replicas.map((r) => r.job)) as StoredJob;
     const output = freshest(replicas.map((r) => r.output));
     const accepted = acceptReport(job.meta, report, output.meta);
-    if (accepted.kind === "duplicate") continue;
-    const next: StoredJob = { ...job, meta: accepted.job };
+    if (accepted.kind === "duplicate" || accepted.kind === "refused") continue;
+    const meta = accepted.kind === "result"
+      ? accepted.job
+      : finishFromOutput(job.meta, accepted.output, sha256Hex(output.data));
+    if (!meta) continue;
+    const next: StoredJob = { ...job, meta };
     if (accepted.kind === "result") {
       const written = finishedOutputOf(next, report.stdout);
       for (const i of delivery.outputTo) replicas[i]!.output = merge(replicas[i]!.output, written);

@@ -24,4 +24,10 @@ export interface Session {
   nonce?: string;
   /** Set when the connection must be closed once the current reply is written. */
   closing?: boolean;
+  /**
+   * Lease tokens handed out on this connection (GETJ), by job: a runner of
+   * the original design sends UPD and RLSE without one, and the server
+   * fills in the token it handed out here (session_leases.ts).
+   */
+  leases?: Map<number, string>;
 }

@@ -299,6 +299,14 @@ export class Store {
     });
   }
 
+  /** Removes member records (members dead for long, forgotten). */
+  forgetMembers(ids: readonly string[]): void {
+    const statement = this.#db.prepare("DELETE FROM members WHERE id = ?");
+    this.transaction(() => {
+      for (const id of ids) statement.run(id);
+    });
+  }
+
   /** Reads a setting. */
   setting(key: string): string | undefined {
     const row = this.#db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as

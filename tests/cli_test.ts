@@ -174,3 +174,30 @@ Deno.test("cloud runner refuses a work directory another runner is using", async
     await Deno.remove(workDir, { recursive: true });
   }
 });
+
+Deno.test("cloud client add-job refuses names holding ':' with one line, before anything is sent", async () => {
+  await using server = await ServerProcess.start();
+  const at = ["client", "-s", server.id];
+  const dir = await Deno.makeTempDir({ prefix: "cloud-cli-names-" });
+  try {
+    await Deno.writeTextFile(`${dir}/rnd.py`, "import random\nprint(random.random())\n");
+    await Deno.writeTextFile(`${dir}/data.txt`, "x\n");
+    // Once ran print("injected"): the name's tail was spliced in as the job's source.
+    const cases = [
+      ["add-job", "x:cHJpbnQoImluamVjdGVkIik=", `${dir}/rnd.py`, "out", "--detach"],
+      ["add-job", "job", `${dir}/rnd.py`, "o:ut", "--detach"],
+      ["add-job", "job", `${dir}/rnd.py`, "out", `in:put=${dir}/data.txt`, "--detach"],
+      ["add-string", "a:b", "text"],
+    ];
+    for (const args of cases) {
+      const result = await runCloud([...at, ...args]);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, /^cloud client: name: Invalid .*name: contains ":" or NUL.*\n$/);
+    }
+    const info = await runCloud([...at, "--json", "info"]);
+    const objects = (JSON.parse(info.stdout) as { objects: { objects: number } }).objects;
+    assert.equal(objects.objects, 0, "nothing was stored, not even the input file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -185,10 +185,12 @@ Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependent
     assertNack(await cloud.request({ command: "GET", hash: out.hashValue }), "incomplete");
 
     const taken = new Set<string>();
+    const leases = new Map<string, string>();
     for (let i = 0; i < 2; i++) {
       const leased = await cloud.takeJob();
       assert.ok(typeof leased === "object", `expected a job, got ${leased}`);
       taken.add(leased.hash);
+      leases.set(leased.hash, leased.lease!);
       if (leased.hash === job.hash) {
         assert.equal(leased.source, code);
         assert.deepEqual(leased.inputs, [{ hash: name1.hash, name: "name1" }]);
@@ -201,6 +203,7 @@ Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependent
     await cloud.call({
       command: "UPD",
       hash: job.hashValue,
+      lease: leases.get(job.hash)!,
       stdout: encoder.encode("contents\n"),
       stderr: encoder.encode("log line"),
     });
@@ -209,6 +212,7 @@ Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependent
     await cloud.call({
       command: "UPD",
       hash: job.hashValue,
+      lease: leases.get(job.hash)!,
       stdout: encoder.encode("late duplicate"),
     });
     assert.equal(await out.text(), "contents\n", "a late duplicate UPD is ignored");
@@ -222,6 +226,7 @@ Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependent
     await cloud.call({
       command: "UPD",
       hash: job2.hashValue,
+      lease: second.lease!,
       stdout: new Uint8Array(),
       stderr: encoder.encode("Traceback: boom"),
       exitCode: 1,
@@ -240,7 +245,12 @@ Deno.test("server runs the job life cycle: JADD, HAVJ, GETJ, UPD, GET, dependent
     const status3 = await job3.status();
     assert.equal(status3.state, "failed");
     assert.match(String(status3.detail), /input out2 \([0-9a-f]{8}\) failed/);
-    await cloud.call({ command: "UPD", hash: fresh.hashValue, stdout: encoder.encode("x") });
+    await cloud.call({
+      command: "UPD",
+      hash: fresh.hashValue,
+      lease: leases.get(fresh.hash)!,
+      stdout: encoder.encode("x"),
+    });
     assert.equal(await cloud.takeJob(), "none");
     assertNack(await cloud.request({ command: "HAVJ" }), "none");
   } finally {
@@ -263,7 +273,7 @@ Deno.test("server hands a job out again when its lease expires, and after RLSE",
       "expired lease: handed out again",
     );
     assert.equal((await job.status()).attempt, 2);
-    await cloud.call({ command: "RLSE", hash: job.hashValue });
+    await cloud.releaseJob(again);
     const third = await cloud.takeJob();
     assert.ok(typeof third === "object" && third.hash === job.hash, "released: handed out again");
   } finally {
@@ -423,6 +433,7 @@ Deno.test("server keeps failure details bounded along a long chain of failed job
     await cloud.call({
       command: "UPD",
       hash: first.hashValue,
+      lease: leased.lease!,
       stdout: new Uint8Array(),
       exitCode: 1,
       reason: "exception",
@@ -467,7 +478,12 @@ Deno.test("server WAIT returns when the file completes, or its state at the time
     const leased = await runner.takeJob();
     assert.ok(typeof leased === "object");
     const started = Date.now();
-    await runner.call({ command: "UPD", hash: job.hashValue, stdout: encoder.encode("1\n") });
+    await runner.call({
+      command: "UPD",
+      hash: job.hashValue,
+      lease: leased.lease!,
+      stdout: encoder.encode("1\n"),
+    });
     assert.deepEqual(await waiting, { ok: true, fields: ["complete"] });
     assert.ok(Date.now() - started < 10_000, "WAIT returned on completion, not at its timeout");
   } finally {

@@ -381,6 +381,12 @@ export interface NetworkConditions {
   isolated: Set<string>;
   /** Scripted losses: true loses this request (`reply` undefined) or this reply. */
   lose?: (message: { from: string; to: string; request: Request; reply?: Reply }) => boolean;
+  /**
+   * A server with a bug: the copies it sends (BADD) and hands over (PULL
+   * replies) are corrupted this often (its data bent, or a result key it
+   * does not hold claimed). Its receivers must refuse every one.
+   */
+  buggy?: { readonly id: string; readonly rate: number };
 }
 
 /** Where the network reports what happens; trace text is built only when printed. */
@@ -403,6 +409,8 @@ export class Network {
   readonly #servers = new Map<string, Server>();
   /** Requests sent so far. */
   sent = 0;
+  /** Copies corrupted by a buggy server so far. */
+  corrupted = 0;
 
   /** Creates an empty network. */
   constructor(scheduler: Scheduler, random: Random, events: NetworkEvents) {
@@ -454,6 +462,14 @@ export class Network {
     return this.#random.int(1, 10);
   }
 
+  /** True when the buggy server `id` corrupts this copy. */
+  #bugHits(id: string): boolean {
+    const buggy = this.conditions.buggy;
+    if (buggy?.id !== id || !this.#random.chance(buggy.rate)) return false;
+    this.corrupted++;
+    return true;
+  }
+
   #lost(from: string, to: string, request: Request, reply?: Reply): boolean {
     const { isolated, dropRate, lose } = this.conditions;
     if (lose?.({ from, to, request, ...(reply ? { reply } : {}) })) return true;
@@ -478,6 +494,11 @@ export class Network {
     request: Request,
     options: { timeoutMs: number; peer: string | null },
   ): Promise<Reply> {
+    if (request.command === "BADD" && this.#bugHits(from.id)) {
+      const name = request.name;
+      request = corruptCopy(request);
+      this.#events.trace(() => `${from.id} (buggy) sends a corrupted copy of ${name}`);
+    }
     let frame: Uint8Array;
     try {
       frame = encodeFrame(encodeRequest(request));
@@ -534,7 +555,11 @@ export class Network {
       return this.#events.trace(() => `${label()}: request lost`);
     }
     server.inflight.add(call.reject);
-    const reply = await this.#serve(server, frame, { peer }, label);
+    let reply = await this.#serve(server, frame, { peer }, label);
+    if (request.command === "PULL" && !request.metaOnly && reply.ok && this.#bugHits(to)) {
+      reply = corruptPullReply(reply);
+      this.#events.trace(() => `${to} (buggy) hands over a corrupted copy`);
+    }
     server.inflight.delete(call.reject);
     if (!server.endpoint.alive) return;
     let replyFrame: Uint8Array;
@@ -580,6 +605,43 @@ export class Network {
       return nack("internal", (error as Error).message);
     }
   }
+}
+
+/**
+ * A copy as a server with a bug might send it: its last data byte flipped
+ * (the content no longer matches its identity), or, without data, the
+ * highest result key claimed.
+ */
+function corruptCopy(
+  request: Extract<Request, { command: "BADD" }>,
+): Extract<Request, { command: "BADD" }> {
+  if (request.data.length > 0) {
+    const data = request.data.slice();
+    data[data.length - 1]! ^= 1;
+    return { ...request, data };
+  }
+  if (request.metadata === "") return { ...request, data: Uint8Array.of(0x21) };
+  const meta = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(request.metadata)));
+  const metadata = new TextEncoder().encode(JSON.stringify({ ...meta, resultKey: 2 ** 20 - 1 }))
+    .toBase64();
+  return { ...request, metadata };
+}
+
+/** A PULL reply (BADD's fields) corrupted as {@linkcode corruptCopy} does. */
+function corruptPullReply(reply: Extract<Reply, { ok: true }>): Reply {
+  const [name, salt, complete, metadata, data] = reply.fields;
+  const copy = corruptCopy({
+    command: "BADD",
+    name: name ?? "",
+    salt: Number.parseInt(salt ?? "0", 16),
+    complete: complete === "1",
+    metadata: metadata ?? "",
+    data: Uint8Array.fromBase64(data ?? ""),
+  });
+  return {
+    ok: true,
+    fields: [name ?? "", salt ?? "", complete ?? "", copy.metadata, copy.data.toBase64()],
+  };
 }
 
 function isServer(id: string): boolean {
@@ -713,6 +775,8 @@ export class Cluster {
     };
     (endpoint as { clock: Clock }).clock = this.#scheduler.clock(endpoint);
     const life = ++server.lives;
+    // Lease tokens and nonces from a generator seeded by this server and life: a run replays.
+    const random = new Random(Number.parseInt(sha256Hex(`${server.id}#${life}`).slice(0, 8), 16));
     const node = new Node({
       host: server.host,
       port: server.port,
@@ -722,6 +786,9 @@ export class Cluster {
       leaseMs: this.#options.leaseMs,
       ...(join ? { join: { host: join.host, port: join.port } } : {}),
       clock: endpoint.clock,
+      random: (bytes) => {
+        for (let i = 0; i < bytes.length; i++) bytes[i] = random.int(0, 255);
+      },
       transport: this.#network.transport(endpoint),
       log: (message) => {
         this.#events.trace(() => `${server.id}#${life} log: ${message}`);

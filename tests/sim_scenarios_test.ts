@@ -22,6 +22,13 @@ function ok(reply: Reply): readonly string[] {
   return reply.fields;
 }
 
+/** The lease token of a GETJ reply's fields (its last field, `lease=…`). */
+function leaseOf(fields: readonly string[]): string {
+  const last = fields[fields.length - 1] ?? "";
+  assert.ok(last.startsWith("lease="), `no lease token in ${fields.join(":").slice(0, 60)}`);
+  return last.slice("lease=".length);
+}
+
 /** The job metadata of a stored copy; fails the test when there is none or it is a file. */
 function jobMeta(object: StoredObject | undefined): JobMeta {
   assert.ok(object && isJob(object), "expected a stored job");
@@ -72,7 +79,7 @@ async function lateReport(late: string, accepted: string): Promise<void> {
     const primary = servers.find((s) => s.node.ring.primary(job) === s.id)!;
     const replica = servers.find((s) => s !== primary)!;
     // A runner takes the job and outlives its lease.
-    ok(await world.call(client, primary, { command: "GETJ" }));
+    const lateLease = leaseOf(ok(await world.call(client, primary, { command: "GETJ" })));
     await world.scheduler.sleep(1_500);
     // Its (late) report: the primary reads its copy (leased, attempt 1),
     // asks the replica, and the reply is lost: the PULL waits for its timeout.
@@ -85,6 +92,7 @@ async function lateReport(late: string, accepted: string): Promise<void> {
     const lateReply = world.call(client, primary, {
       command: "UPD",
       hash: job,
+      lease: lateLease,
       stdout: encoder.encode(late),
       stderr: encoder.encode(late),
       exitCode: 0,
@@ -92,11 +100,12 @@ async function lateReport(late: string, accepted: string): Promise<void> {
     lateReply.catch(() => {}); // awaited below
     await world.scheduler.sleep(100);
     // Meanwhile another runner takes attempt 2 and its report is accepted.
-    ok(await world.call(client, primary, { command: "GETJ" }));
+    const lease = leaseOf(ok(await world.call(client, primary, { command: "GETJ" })));
     ok(
       await world.call(client, primary, {
         command: "UPD",
         hash: job,
+        lease,
         stdout: encoder.encode(accepted),
         stderr: encoder.encode(accepted),
         exitCode: 0,
@@ -137,12 +146,13 @@ Deno.test("UPD: two results of one attempt, accepted on both sides of a partitio
     for (const server of servers) assert.deepEqual(server.node.ring.members, [server.id]);
     // One runner on each side leases attempt 1 and reports its own result.
     for (const [i, server] of servers.entries()) {
-      const [, leased] = ok(await world.call(client, server, { command: "GETJ" }));
-      assert.equal(parseHash(leased!), job);
+      const fields = ok(await world.call(client, server, { command: "GETJ" }));
+      assert.equal(parseHash(fields[1]!), job);
       ok(
         await world.call(client, server, {
           command: "UPD",
           hash: job,
+          lease: leaseOf(fields),
           stdout: encoder.encode(`side ${i}`),
           stderr: encoder.encode(`side ${i}`),
           exitCode: 0,
@@ -174,9 +184,9 @@ Deno.test("UPD: a second report while the first is being stored is acknowledged 
     const output = parseHash(outputHex!);
     const primary = servers.find((s) => s.node.ring.primary(job) === s.id)!;
     // Two runners hold leases one after the other (the first one expired).
-    ok(await world.call(client, primary, { command: "GETJ" }));
+    const firstLease = leaseOf(ok(await world.call(client, primary, { command: "GETJ" })));
     await world.scheduler.sleep(1_500);
-    ok(await world.call(client, primary, { command: "GETJ" }));
+    const secondLease = leaseOf(ok(await world.call(client, primary, { command: "GETJ" })));
     // The second runner's report is slow to store: one copy of the output
     // is lost on the way and waits for its timeout.
     let lost = false;
@@ -184,20 +194,21 @@ Deno.test("UPD: a second report while the first is being stored is acknowledged 
       if (lost || reply || request.command !== "BADD" || request.name !== "job.out") return false;
       return lost = true;
     };
-    const update = (text: string) =>
+    const update = (text: string, lease: string) =>
       world.call(client, primary, {
         command: "UPD",
         hash: job,
+        lease,
         stdout: encoder.encode(text),
         stderr: encoder.encode(text),
         exitCode: 0,
       });
-    const second = update("second");
+    const second = update("second", secondLease);
     second.catch(() => {}); // awaited below; a failing assertion must not leave it unhandled
     await world.scheduler.sleep(500);
     // The first runner reports late: its report is a duplicate, to be
     // acknowledged only once the job's result is stored.
-    ok(await update("first"));
+    ok(await update("first", firstLease));
     assert.ok(lost);
     for (const server of servers) {
       assert.equal(server.store.get(job)!.meta.state, "done", server.id);
@@ -240,7 +251,7 @@ async function outputBeforeDeath(first: string, second: string): Promise<void> {
     const output = parseHash(outputHex!);
     const primary = servers.find((s) => s.id === ringView.primary(job))!;
     const [, outputReplica] = ringView.owners(output, 2);
-    ok(await world.call(client, primary, { command: "GETJ" }));
+    const firstLease = leaseOf(ok(await world.call(client, primary, { command: "GETJ" })));
     // The first report: the output reaches its first owner, its copy to the
     // second is lost (a 10 s timeout), and the job's owner dies meanwhile.
     let lost = false;
@@ -248,15 +259,16 @@ async function outputBeforeDeath(first: string, second: string): Promise<void> {
       if (lost || reply || to !== outputReplica || request.command !== "BADD") return false;
       return lost = request.name === `${name}.out`;
     };
-    const report = (server: SimServer, text: string) =>
+    const report = (server: SimServer, text: string, lease: string) =>
       world.call(client, server, {
         command: "UPD",
         hash: job,
+        lease,
         stdout: encoder.encode(text),
         stderr: encoder.encode(text),
         exitCode: 0,
       });
-    report(primary, first).catch(() => {}); // its server dies before answering
+    report(primary, first, firstLease).catch(() => {}); // its server dies before answering
     await world.scheduler.sleep(1_000);
     assert.ok(lost);
     world.cluster.kill(primary);
@@ -267,9 +279,9 @@ async function outputBeforeDeath(first: string, second: string): Promise<void> {
     // Once the lease expires another runner takes the job and reports.
     await world.scheduler.sleep(3_000);
     const owner = live.find((s) => s.node.ring.primary(job) === s.id)!;
-    const [, leased] = ok(await world.call(client, owner, { command: "GETJ" }));
-    assert.equal(parseHash(leased!), job);
-    ok(await report(owner, second));
+    const fields = ok(await world.call(client, owner, { command: "GETJ" }));
+    assert.equal(parseHash(fields[1]!), job);
+    ok(await report(owner, second, leaseOf(fields)));
     await world.scheduler.sleep(5_000);
     // The output that readers saw stands, and the job agrees with it.
     for (const server of live) {

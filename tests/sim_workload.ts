@@ -511,13 +511,19 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
     for (let i = 2; i + 1 < reply.fields.length; i += 2) {
       namespace.push({ hash: parseHash(reply.fields[i]!), name: reply.fields[i + 1]! });
     }
+    const leaseField = reply.fields[reply.fields.length - 1]!;
+    if (reply.fields.length % 2 === 0 || !leaseField.startsWith("lease=")) {
+      run.violation(`GETJ ${hex(hash)} handed out no lease token`);
+    }
+    // The runner's report and give-back carry the token (UPD and RLSE go to any server).
+    const leaseToken = leaseField.slice("lease=".length);
     const token = `r${index}.${lease++}`;
     run.count("leases");
     run.trace(() => `runner ${index} took ${hex(hash)} as ${token}`);
     checkLeased(run, hash, source, namespace);
     const inputs = await fetchInputs(run, self, hash, namespace, leasedMs);
     if (!inputs) {
-      await run.call(self, { command: "RLSE", hash }, 2);
+      await run.call(self, { command: "RLSE", hash, lease: leaseToken }, 2);
       continue;
     }
     const fate = run.random.next();
@@ -528,7 +534,7 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
       continue;
     }
     if (fate < 0.08) {
-      await run.call(self, { command: "RLSE", hash }, 2);
+      await run.call(self, { command: "RLSE", hash, lease: leaseToken }, 2);
       continue;
     }
     // Mostly quick; sometimes longer than the lease.
@@ -540,6 +546,7 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
     const request: Request = {
       command: "UPD",
       hash,
+      lease: leaseToken,
       stdout: encoder.encode(stdout),
       stderr: encoder.encode(token),
       ...(failed ? { exitCode: 1, reason: "exception", detail: `boom ${token}` } : { exitCode: 0 }),
@@ -553,6 +560,11 @@ async function runner(run: Run, index: number, until: () => boolean): Promise<vo
       const result = await run.call(self, request, 1);
       if (result?.ok) {
         checkAcknowledged(run, `UPD of job`, hash, { minVersion: finishedVersion, startMs });
+        break;
+      }
+      if (result?.reason === "lease") {
+        // Its lease ran out and the job went to another runner: the report is refused.
+        run.count("upd lease");
         break;
       }
       if (result) {
@@ -667,8 +679,9 @@ async function chaos(run: Run, maxServers: number): Promise<void> {
   while (run.scheduler.now < run.activeUntil - 5_000) {
     await run.sleep(run.random.int(200, gapMsMax));
     const roll = run.random.next();
-    // Message loss overlaps the other faults.
+    // Message loss and a server with a bug overlap the other faults.
     if (roll < 0.25) windows.push(run.spawn("drops", () => drops(run)));
+    else if (roll < 0.32) windows.push(run.spawn("buggy peer", () => buggyPeer(run)));
     else if (roll < 0.7) await killAndRestart(run);
     else if (roll < 0.85) await partition(run);
     else if (run.cluster.servers.length < maxServers) await addServer(run);
@@ -743,6 +756,26 @@ async function drops(run: Run): Promise<void> {
   run.dropRates.splice(run.dropRates.indexOf(rate), 1);
   run.network.conditions.dropRate = Math.max(0, ...run.dropRates);
   run.trace(() => `dropping ${run.network.conditions.dropRate * 100}% of messages`);
+}
+
+/**
+ * A server with a bug for a while: some of the copies it sends or hands
+ * over are corrupted (tests/sim.ts). Its peers must refuse them; no
+ * corrupted copy may ever be stored or read (the invariants at the end).
+ */
+async function buggyPeer(run: Run): Promise<void> {
+  const live = run.cluster.live();
+  if (live.length === 0 || run.network.conditions.buggy) return;
+  const server = run.random.pick(live);
+  const rate = run.random.pick([0.05, 0.2, 0.5]);
+  run.count("buggy windows");
+  run.fault();
+  run.network.conditions.buggy = { id: server.id, rate };
+  run.trace(() => `${server.id} corrupts ${rate * 100}% of the copies it sends`);
+  await run.sleep(run.random.int(1_000, 8_000));
+  run.fault();
+  run.network.conditions.buggy = undefined;
+  run.trace(() => `${server.id} sends good copies again`);
 }
 
 async function addServer(run: Run): Promise<void> {
@@ -1061,6 +1094,7 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
   }
   run.count("steps", run.scheduler.steps);
   run.count("messages", run.network.sent);
+  run.count("copies corrupted", run.network.corrupted);
   return {
     seed,
     violations: run.violations,

@@ -195,7 +195,7 @@ async function copies(
         });
         if (!reply.ok) continue;
         count.holders.push(server);
-        count.versions.push(versionOf(fromPullFields(reply.fields).meta));
+        count.versions.push(versionOf(fromPullFields(reply.fields, { metaOnly: true }).meta));
       }
     } finally {
       connection.close();
