@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { ComputeCloud, type FileObject } from "./cloud.ts";
 import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
 import { type Progress, progress } from "./progress.ts";
+import { addInspectionCommands, humanStatus } from "./cli_jobs.ts";
 import { parseHash } from "../protocol/hash.ts";
 import { defaultPort, parseServer, positiveInteger } from "../cli/options.ts";
 import { isRunningState } from "../protocol/states.ts";
@@ -285,10 +286,7 @@ export function clientCommand(): Command {
       withCloud(command, async (cloud, global) => {
         const status = await cloud.file(hash).status();
         if (global.json) return await print(JSON.stringify(status) + "\n");
-        const lines = Object.entries(status).map(([key, value]) =>
-          `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`
-        );
-        await print(lines.join("\n") + "\n");
+        await print(await humanStatus(cloud, status));
       })
     );
 
@@ -342,6 +340,7 @@ export function clientCommand(): Command {
       })
     );
 
+  addInspectionCommands(client, withCloud);
   return client;
 }
 

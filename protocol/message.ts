@@ -99,11 +99,39 @@ export type Request =
   | { readonly command: "STAT"; readonly hash: number }
   | { readonly command: "WAIT"; readonly hash: number; readonly timeoutMs: number }
   | { readonly command: "RLSE"; readonly hash: number }
-  | { readonly command: "INFO" }
+  | {
+    readonly command: "INFO";
+    /** Counts may be this old (extension; absent or 0: counted afresh). */
+    readonly maxAgeMs?: number;
+  }
   | { readonly command: "PEER"; readonly host: string; readonly port: number }
   | { readonly command: "MEMB"; readonly members: readonly MemberRecord[] }
   | { readonly command: "HAVE"; readonly entries: readonly VersionedHash[] }
-  | { readonly command: "PULL"; readonly hash: number; readonly metaOnly: boolean };
+  | { readonly command: "PULL"; readonly hash: number; readonly metaOnly: boolean }
+  // Inspection extensions (docs/PROTOCOL.md 5.21-5.25): JSON travels as base64 of UTF-8 text,
+  // checked by the server room that reads it.
+  | {
+    /** Lists jobs (a client's: across the ring); `query` is JSON text, "" for the defaults. */
+    readonly command: "JOBS";
+    readonly query: string;
+  }
+  | { readonly command: "JOBI"; readonly hash: number }
+  | {
+    /** A runner's report of a running job's stderr so far. */
+    readonly command: "PROG";
+    readonly hash: number;
+    readonly stderr: Uint8Array;
+  }
+  | {
+    /** A runner tells who it is and which jobs it holds; `record` is JSON text. */
+    readonly command: "RUNR";
+    readonly record: string;
+  }
+  | {
+    /** Lists runners (a client's: across the ring); `query` is JSON text, "" for the defaults. */
+    readonly command: "RUNS";
+    readonly query: string;
+  };
 
 /** The command word of a request. */
 export type Command = Request["command"];
@@ -210,6 +238,11 @@ function optionalBytes(text: string | undefined, what: string): Uint8Array | und
   return text === undefined ? undefined : bytesField(text, what);
 }
 
+/** A base64 field holding UTF-8 text (JSON, checked by the room that reads it). */
+function jsonField(text: string, what: string): string {
+  return decodePayload(bytesField(text, what));
+}
+
 /** A base64 manifest field, checked to be a well-formed manifest. */
 function manifestField(text: string): Uint8Array {
   const bytes = bytesField(text, "manifest");
@@ -264,8 +297,20 @@ export function encodeRequest(request: Request): string {
     case "HAVJ":
     case "GETS":
     case "STOP":
-    case "INFO":
       return request.command;
+    case "INFO":
+      return request.maxAgeMs ? join("INFO", String(request.maxAgeMs)) : "INFO";
+    case "JOBS":
+    case "RUNS":
+      return request.query === ""
+        ? request.command
+        : join(request.command, encoder.encode(request.query).toBase64());
+    case "RUNR":
+      return join("RUNR", encoder.encode(request.record).toBase64());
+    case "JOBI":
+      return join("JOBI", formatHash(request.hash));
+    case "PROG":
+      return join("PROG", formatHash(request.hash), request.stderr.toBase64());
     case "SADD":
       return join("SADD", ...request.servers.flatMap(serverFields));
     case "SUCC":
@@ -458,9 +503,30 @@ export function parseRequest(text: string): Request {
     case "HAVJ":
     case "GETS":
     case "STOP":
-    case "INFO":
       expectFields(command, fields, 0, 0);
       return { command };
+    case "INFO":
+      expectFields(command, fields, 0, 1);
+      return fields[0] === undefined
+        ? { command }
+        : { command, maxAgeMs: integerField(fields[0], "maximum age", waitMsMax) };
+    case "JOBS":
+    case "RUNS":
+      expectFields(command, fields, 0, 1);
+      return { command, query: fields[0] === undefined ? "" : jsonField(fields[0], "query") };
+    case "RUNR":
+      expectFields(command, fields, 1, 1);
+      return { command, record: jsonField(fields[0]!, "runner record") };
+    case "JOBI":
+      expectFields(command, fields, 1, 1);
+      return { command, hash: hashField(fields[0]!, "hash") };
+    case "PROG":
+      expectFields(command, fields, 2, 2);
+      return {
+        command,
+        hash: hashField(fields[0]!, "hash"),
+        stderr: bytesField(fields[1]!, "stderr"),
+      };
     case "SADD":
       return { command, servers: parseServers(fields) };
     case "SUCC":

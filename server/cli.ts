@@ -6,7 +6,14 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { defaultPort, integerOption, stderrLog, timestamp } from "../cli/options.ts";
+import {
+  defaultPort,
+  integerOption,
+  logFormatOption,
+  logLine,
+  stderrLog,
+  timestamp,
+} from "../cli/options.ts";
 import { connectionsMax, frameReadMs, idleMs, leaseMsDefault, ringSaltsMax } from "../limits.ts";
 import { startServer } from "./server.ts";
 
@@ -72,6 +79,22 @@ export function serverCommand(): Command {
       integerOption(100, 3_600_000),
       frameReadMs,
     )
+    .option(
+      "--http <port>",
+      "serve the dashboard, /metrics and /api on this port (0: a free one)",
+      integerOption(0, 65535),
+    )
+    .option(
+      "--http-listen <address>",
+      "address the HTTP side listens on (loopback only without authentication)",
+      "127.0.0.1",
+    )
+    .option(
+      "--log-format <format>",
+      "text, or json: one JSON object per line",
+      logFormatOption,
+      "text",
+    )
     .option("-q, --quiet", "log nothing but errors")
     .action(
       async (localPort: number, host: string | undefined, port: number | undefined, options) => {
@@ -87,13 +110,13 @@ export function serverCommand(): Command {
         // client's connection: log it and keep serving.
         globalThis.addEventListener("unhandledrejection", (event) => {
           event.preventDefault();
-          console.error(
-            `${timestamp()} unexpected error (kept serving): ${
-              event.reason?.stack ?? event.reason
-            }`,
-          );
+          console.error(logLine(
+            `unexpected error (kept serving): ${event.reason?.stack ?? event.reason}`,
+            options.logFormat,
+            timestamp(),
+          ));
         });
-        const log = stderrLog(options.quiet);
+        const log = stderrLog(options.quiet, options.logFormat);
         const server = await startServer({
           port: localPort,
           listen: options.listen,
@@ -107,10 +130,14 @@ export function serverCommand(): Command {
           frameReadMs: options.frameReadMs,
           ...(host !== undefined && port !== undefined ? { join: { host, port } } : {}),
           log,
+          ...(options.http === undefined
+            ? {}
+            : { http: { hostname: options.httpListen, port: options.http } }),
         });
         console.log(
           `cloud server listening on ${options.listen}:${server.port} as ${advertise}:${server.port}, data in ${dataDir}`,
         );
+        if (server.http) console.log(`cloud server dashboard on http://${server.http}/`);
         const stop = async () => {
           await server.close();
           Deno.exit(0);

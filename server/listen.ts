@@ -45,6 +45,8 @@ export interface ServeOptions {
 /** A listening server; `close()` stops accepting and drops every connection. */
 export interface Listening {
   readonly port: number;
+  /** Connections open now. */
+  readonly connections: number;
   readonly done: Promise<void>;
   close(): void;
 }
@@ -80,6 +82,7 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
   const done = (async () => {
     for await (const conn of listener) {
       if (connections.size >= limit) {
+        log(`refused a connection from ${addressOf(conn)}: at the limit of ${limit} connections`);
         void refuse(conn, limit);
         continue;
       }
@@ -94,6 +97,9 @@ export function serve(node: RequestHandler, options: ServeOptions): Listening {
   }).finally(() => clearInterval(sweeper));
   return {
     port: (listener.addr as Deno.NetAddr).port,
+    get connections() {
+      return connections.size;
+    },
     done,
     close() {
       closing = true;
@@ -173,14 +179,32 @@ async function handleConnection(
       }
     }
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset)
-    ) {
-      log(`connection error: ${(error as Error).message}`);
+    if (!isHangUp(error)) {
+      log(`connection from ${addressOf(conn)} failed: ${(error as Error).message}`);
     }
   } finally {
     closeQuietly(conn);
   }
+}
+
+/**
+ * True for the ways a connection ends that are nobody's error: the client
+ * hung up (reset, broken pipe, end of stream) or this server closed it
+ * (idle, shutting down: a read in progress is then interrupted).
+ */
+function isHangUp(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
+
+/** The other end of a connection, for log lines. */
+function addressOf(conn: Deno.Conn): string {
+  const address = conn.remoteAddr as Deno.NetAddr;
+  return address.hostname === undefined ? "?" : `${address.hostname}:${address.port}`;
 }
 
 /**

@@ -93,6 +93,11 @@ export class Membership {
     return [...this.#members.values()];
   }
 
+  /** Members that missed heartbeats and are not declared dead (yet). */
+  suspected(): string[] {
+    return [...this.#suspects.keys()];
+  }
+
   /** Loads the persisted table and enters this server with a new incarnation. */
   load(): void {
     for (const member of this.#options.store.members()) this.#members.set(member.id, member);

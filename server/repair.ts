@@ -73,6 +73,7 @@ export class Repair {
       return;
     }
     this.#repairing = true;
+    this.#ctx.note?.({ kind: "repair-pass", phase: "start" });
     try {
       do {
         this.#repairAgain = false;
@@ -87,6 +88,7 @@ export class Repair {
       } while (this.#repairAgain && !this.#ctx.life.stopped);
     } finally {
       this.#repairing = false;
+      this.#ctx.note?.({ kind: "repair-pass", phase: "end" });
     }
   }
 
@@ -96,9 +98,9 @@ export class Repair {
       await Promise.all(plan.peers.map(({ id, entries }) => this.#syncWith(id, entries))),
     );
     const busy = (hash: number) => this.#reports.isStoring(hash);
-    for (const hash of repairDrops(plan, confirmed, { self: this.#ctx.id, busy })) {
-      this.#index.drop(hash);
-    }
+    const drops = repairDrops(plan, confirmed, { self: this.#ctx.id, busy });
+    for (const hash of drops) this.#index.drop(hash);
+    if (drops.length > 0) this.#ctx.note?.({ kind: "repair-dropped", count: drops.length });
   }
 
   /** Brings one peer and this server level on `entries`; returns the hashes the peer now holds. */
@@ -118,17 +120,27 @@ export class Repair {
       if (action === "held") return void held.push(entry.hash);
       if (action === "fetch") {
         const remote = await this.#replication.pullFrom(id, entry.hash, { metaOnly: false });
-        if (typeof remote === "object") this.#index.apply(remote);
+        if (typeof remote === "object") {
+          this.#index.apply(remote);
+          this.#ctx.note?.({ kind: "repair-fetched" });
+        }
         return void held.push(entry.hash);
       }
       const object = this.#ctx.store.get(entry.hash);
       if (!object) return;
+      // The owner has no copy at all (not merely an older one): one copy short.
+      const short = theirs.get(entry.hash) === -1;
+      this.#ctx.note?.({ kind: "repair-send", phase: "start", ok: false, short });
+      let ok = false;
       try {
         const result = await this.#ctx.peers.request(id, toBadd(object));
+        ok = result.ok;
         if (result.ok) held.push(entry.hash);
         else this.#ctx.log(`repair: ${id} refused ${hex(entry.hash)}: ${result.reason}`);
       } catch {
         // The peer went away; the next pass or its replacement gets the copy.
+      } finally {
+        this.#ctx.note?.({ kind: "repair-send", phase: "end", ok, short });
       }
     });
     return held;

@@ -9,6 +9,9 @@ import { lockDirectory } from "../lockfile.ts";
 import { Store } from "./store.ts";
 import { Node } from "./node.ts";
 import { type Listening, serve } from "./listen.ts";
+import { type HttpServing, startHttp } from "./http.ts";
+import type { Authorize } from "./http_routes.ts";
+import { RequestMetrics } from "./metrics_server.ts";
 
 /** Options of {@linkcode startServer}. */
 export interface ServerOptions {
@@ -28,12 +31,20 @@ export interface ServerOptions {
   readonly frameReadMs?: number;
   readonly join?: { readonly host: string; readonly port: number };
   readonly log?: (message: string) => void;
+  /** Serve the dashboard, /metrics and /api over HTTP (`port` 0: a free one). */
+  readonly http?: {
+    readonly hostname: string;
+    readonly port: number;
+    readonly authorize?: Authorize;
+  };
 }
 
 /** A running server. */
 export interface RunningServer {
   readonly node: Node;
   readonly port: number;
+  /** Where the HTTP side listens (`host:port`), when it is on. */
+  readonly http: string | null;
   /** Stops serving and closes the store. */
   close(): Promise<void>;
 }
@@ -49,6 +60,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : openStore(options.dataDir);
   let listening: Listening | undefined;
   let node: Node | undefined;
+  let http: HttpServing | undefined;
+  const metrics = options.http ? new RequestMetrics() : undefined;
   try {
     const ref: { node?: Node } = {};
     listening = serve(
@@ -73,10 +86,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       leaseMs: options.leaseMs,
       ...(options.join ? { join: options.join } : {}),
       ...(log ? { log: (message: string) => log(`${prefix} ${message}`) } : {}),
+      ...(metrics ? { observe: metrics.observe } : {}),
     });
     ref.node = node;
     await node.start();
+    if (options.http && metrics) {
+      const served = listening;
+      http = startHttp({
+        ...options.http,
+        node,
+        metrics,
+        connections: () => served.connections,
+        ...(log ? { log } : {}),
+      });
+      const wildcard = ["0.0.0.0", "::", "[::]"].includes(options.http.hostname);
+      node.inspection.http = wildcard ? `${options.advertise}:${http.port}` : http.address;
+    }
   } catch (error) {
+    await http?.close();
     node?.stop();
     listening?.close();
     store.close();
@@ -85,10 +112,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const started = node;
   const listener = listening;
+  const httpServing = http;
   return {
     node: started,
     port: listener.port,
+    http: httpServing ? node.inspection.http : null,
     async close() {
+      await httpServing?.close();
       listener.close();
       started.stop();
       await listener.done;
