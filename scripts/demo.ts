@@ -120,10 +120,15 @@ async function main(): Promise<void> {
   const servers: ServerProcess[] = [];
   try {
     console.log(bold("Starting a ring of three servers on 127.0.0.1 …"));
-    servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/a` }));
+    servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/a`, args: ["--http", "0"] }));
     servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/b`, join: servers[0]! }));
     servers.push(await ServerProcess.start({ dataDir: `${dataRoot}/c`, join: servers[0]! }));
     for (const server of servers) console.log(`  server ${server.id} (pid ${server.pid})`);
+    const first = servers[0]!.client();
+    console.log(
+      `  dashboard of the ring, while the demo runs: http://${(await first.info()).http}/`,
+    );
+    first.close();
     const ring = `127.0.0.1:${servers[0]!.port}`;
 
     const runnerArgs = ["runner", "127.0.0.1", String(servers[0]!.port), "--watch", "--jobs", "2"];

@@ -59,6 +59,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3em .6em .3em 0; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: .9em; }
 td.num, th.num { text-align: right; }
+td.nowrap { white-space: nowrap; }
 .mono, code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .92em; }
 pre { background: #0f1419; color: #e6e1cf; padding: .7em; border-radius: 4px; overflow: auto; max-height: 28em; white-space: pre-wrap; word-break: break-word; margin: .3em 0; }
 .muted { color: var(--muted); }
@@ -225,7 +226,7 @@ export const dashboardScript = String.raw`"use strict";
     const rows = jobs.jobs.map((job) => h("tr", { "data-hash": job.hash, "data-state": job.state },
       h("td", {}, jobLink(job.hash, job.name)), h("td", { class: "mono muted" }, job.hash),
       h("td", {}, badge(job.state)), h("td", { class: "mono" }, job.runner || ""),
-      h("td", {}, elapsedOf(job)), h("td", { class: "num" }, job.attempt),
+      h("td", { class: "nowrap" }, elapsedOf(job)), h("td", { class: "num" }, job.attempt),
       h("td", { class: "reason" }, job.reason ? job.reason + (job.detail ? ": " + job.detail : "") : "")));
     const missing = jobs.servers.unreachable.length > 0
       ? h("p", { class: "error" }, "Not answering (their jobs are missing): " + jobs.servers.unreachable.join(", ")) : null;

@@ -87,10 +87,18 @@ export class Counter {
   /** Adds `by` (default 1, never negative) to the series of `labels`. */
   inc(labels: Labels = {}, by = 1): void {
     if (!(by >= 0)) return;
+    this.series(labels).value += by;
+  }
+
+  /** The series of `labels`, created at 0: keep it to count without looking it up again. */
+  series(labels: Labels = {}): { value: number } {
     const key = keyOf(this.#labelNames, labels);
-    const series = this.#series.get(key);
-    if (series) series.value += by;
-    else this.#series.set(key, { labels: this.#pick(labels), value: by });
+    let series = this.#series.get(key);
+    if (!series) {
+      series = { labels: this.#pick(labels), value: 0 };
+      this.#series.set(key, series);
+    }
+    return series;
   }
 
   /** The value of the series of `labels` (0 when never counted). */
@@ -158,7 +166,14 @@ export class Histogram {
 
   /** Counts one observation of `value` in the series of `labels`. */
   observe(value: number, labels: Labels = {}): void {
-    if (Number.isNaN(value)) return;
+    this.series(labels)(value);
+  }
+
+  /**
+   * The series of `labels` (created empty), as a function that counts one
+   * observation: keep it to observe without looking the series up again.
+   */
+  series(labels: Labels = {}): (value: number) => void {
     const key = keyOf(this.#labelNames, labels);
     let series = this.#series.get(key);
     if (!series) {
@@ -170,12 +185,17 @@ export class Histogram {
       };
       this.#series.set(key, series);
     }
-    // Per bucket, not cumulative: one increment per observation.
-    let index = 0;
-    while (index < this.buckets.length && value > this.buckets[index]!) index++;
-    if (index < this.buckets.length) series.counts[index]!++;
-    series.sum += value;
-    series.count++;
+    const counted = series;
+    const buckets = this.buckets;
+    return (value) => {
+      if (Number.isNaN(value)) return;
+      // Per bucket, not cumulative: one increment per observation.
+      let index = 0;
+      while (index < buckets.length && value > buckets[index]!) index++;
+      if (index < buckets.length) counted.counts[index]!++;
+      counted.sum += value;
+      counted.count++;
+    };
   }
 
   /** Observations counted in the series of `labels`. */

@@ -47,10 +47,25 @@ export class RequestMetrics {
     { buckets: requestBuckets, labelNames: ["command"] },
   );
 
+  /** Each command's series, looked up once: the observer runs on every request. */
+  readonly #byCommand = new Map<
+    string,
+    { ack: { value: number }; observe: (seconds: number) => void }
+  >();
+
   /** The observer to give the node. */
   readonly observe: RequestObserver = (event: RequestEvent) => {
-    this.requests.inc({ command: event.command, outcome: event.ok ? "ack" : event.reason });
-    this.durations.observe(event.durationMs / 1000, { command: event.command });
+    let series = this.#byCommand.get(event.command);
+    if (!series) {
+      series = {
+        ack: this.requests.series({ command: event.command, outcome: "ack" }),
+        observe: this.durations.series({ command: event.command }),
+      };
+      this.#byCommand.set(event.command, series);
+    }
+    if (event.ok) series.ack.value++;
+    else this.requests.inc({ command: event.command, outcome: event.reason });
+    series.observe(event.durationMs / 1000);
   };
 }
 

@@ -14,7 +14,7 @@ import { Connection, ConnectionError } from "../../protocol/connection.ts";
 import { fromPullFields } from "../../server/codec.ts";
 import { versionOf } from "../../server/objects.ts";
 import { parseServers } from "../../protocol/message.ts";
-import { Ring } from "../../server/ring.ts";
+import { Ring } from "../../protocol/ring.ts";
 
 /** Why an operation did not succeed. */
 export interface AgentError {
