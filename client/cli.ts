@@ -360,10 +360,20 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
   }
   const status = await job.status();
   const stderr = new TextDecoder().decode(await job.get());
+  // One shape for --json, done or failed.
+  const result = (stdout: string) => ({
+    job: job.hash,
+    output: out.hash,
+    state,
+    exitCode: status.exitCode ?? null,
+    reason: status.reason ?? null,
+    detail: status.detail ?? "",
+    stdout,
+    stderr,
+  });
   if (state === "failed") {
-    if (global.json) {
-      await print(JSON.stringify({ ...status, job: job.hash, output: out.hash, stderr }) + "\n");
-    } else if (stderr) console.error(stderr.trimEnd());
+    if (global.json) await print(JSON.stringify(result("")) + "\n");
+    else if (stderr) console.error(stderr.trimEnd());
     throw new Failure(
       exitStatus.failed,
       `job ${job.hash} failed (${status.reason}): ${status.detail || "see stderr"}`,
@@ -378,15 +388,7 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
     return;
   }
   const data = await out.get();
-  await print(
-    JSON.stringify({
-      job: job.hash,
-      output: out.hash,
-      state,
-      stdout: new TextDecoder().decode(data),
-      stderr,
-    }) + "\n",
-  );
+  await print(JSON.stringify(result(new TextDecoder().decode(data))) + "\n");
 }
 
 async function infoOfAll(

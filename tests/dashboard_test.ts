@@ -198,6 +198,22 @@ Deno.test({
         assert.match(logs.stdout, /about to fail on 3/);
         const runners = JSON.parse((await runCloud([...at, "--json", "runners"])).stdout);
         assert.equal(runners.runners.length, 1);
+        // add-job --json: one shape, done or failed.
+        const stdin = (code: string) => ({ stdin: new TextEncoder().encode(code) });
+        const done = await runCloud(
+          [...at, "--json", "add-job", "fine", "-", "f"],
+          stdin("print(2)"),
+        );
+        const failed = await runCloud(
+          [...at, "--json", "add-job", "exits", "-", "e"],
+          stdin("raise SystemExit(3)"),
+        );
+        assert.deepEqual([done.code, failed.code], [0, 1]);
+        assert.deepEqual(
+          Object.keys(JSON.parse(failed.stdout)).sort(),
+          Object.keys(JSON.parse(done.stdout)).sort(),
+        );
+        assert.equal(JSON.parse(failed.stdout).exitCode, 3);
         const status = await runCloud([...at, "status", bad.hash]);
         assert.match(status.stdout, /^created [0-9.]+ (s|min)/m);
       });
