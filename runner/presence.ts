@@ -57,8 +57,8 @@ interface Holding {
 /** Requests presence waits for at most: a slow server must not hold the loop. */
 const presenceRequestMs = 5_000;
 
-/** Turns come at most this often, however many jobs start and end. */
-const turnGapMs = 200;
+/** Turns come at most this often (twice a second), however many jobs start and end. */
+const turnGapMs = 500;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

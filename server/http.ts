@@ -26,6 +26,8 @@ export interface HttpOptions {
    * on; absent, the HTTP side serves loopback addresses only.
    */
   readonly authorize?: Authorize;
+  /** False while the server starts: every route answers 503 until then. */
+  readonly ready?: () => boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -60,6 +62,7 @@ export function startHttp(options: HttpOptions): HttpServing {
     metrics: options.metrics,
     connections: options.connections,
     ...(options.authorize ? { authorize: options.authorize } : {}),
+    ...(options.ready ? { ready: options.ready } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
   let server: Deno.HttpServer<Deno.NetAddr>;

@@ -23,6 +23,8 @@ export interface HttpDeps {
   readonly connections: () => number;
   /** Absent: every request may read (the HTTP side listens on loopback only then). */
   readonly authorize?: Authorize;
+  /** False while the server starts (joins, reconciles): every route answers 503 then. */
+  readonly ready?: () => boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -55,6 +57,9 @@ export function httpHandler(deps: HttpDeps): (request: Request) => Promise<Respo
     const url = new URL(request.url);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return json({ error: "Only GET is served", reason: "method" }, 405);
+    }
+    if (deps.ready && !deps.ready()) {
+      return json({ status: "starting", id: deps.node.id, reason: "starting" }, 503);
     }
     const open = openRoute(url.pathname, deps);
     if (open) return open;

@@ -207,3 +207,21 @@ Deno.test("/api/jobs lists jobs with their runner and failure; /api/jobs/<hash> 
   assert.equal((await get("/api/jobs?limit=0")).status, 400);
   assert.equal((await get("/api/nothing")).status, 404);
 });
+
+Deno.test("httpHandler() answers 503 on every route while the server starts", async () => {
+  await using ring = await TestRing.start(1);
+  let ready = false;
+  const fetch = httpHandler({
+    node: ring.servers[0]!.node,
+    metrics: new RequestMetrics(),
+    connections: () => 0,
+    ready: () => ready,
+  });
+  for (const path of ["/healthz", "/api/ring", "/metrics"]) {
+    const response = await fetch(new Request(`http://127.0.0.1${path}`));
+    assert.equal(response.status, 503, path);
+    assert.equal((await response.json()).status, "starting");
+  }
+  ready = true;
+  assert.equal((await fetch(new Request("http://127.0.0.1/healthz"))).status, 200);
+});

@@ -89,19 +89,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(metrics ? { observe: metrics.observe } : {}),
     });
     ref.node = node;
-    await node.start();
+    let started = false;
     if (options.http && metrics) {
+      // Bound before the server joins, so that a taken port stops it before it joins.
       const served = listening;
       http = startHttp({
         ...options.http,
         node,
         metrics,
         connections: () => served.connections,
+        ready: () => started,
         ...(log ? { log } : {}),
       });
       const wildcard = ["0.0.0.0", "::", "[::]"].includes(options.http.hostname);
       node.inspection.http = wildcard ? `${options.advertise}:${http.port}` : http.address;
     }
+    await node.start();
+    started = true;
   } catch (error) {
     await http?.close();
     node?.stop();
