@@ -170,7 +170,8 @@ export const dashboardScript = String.raw`"use strict";
     });
     const section = h("section", { id: "ring", class: "wide" },
       h("h2", {}, "Ring", h("small", {}, ring.members.length + " servers, " + ring.replicas +
-        " copies of each object, " + ring.totals.objects + " objects, " + bytes(ring.totals.bytes))),
+        " copies of each object, " + ring.totals.objects + " objects, " + bytes(ring.totals.bytes) +
+        " (object counts up to 5 s old)")),
       h("table", {}, h("thead", {}, h("tr", {}, ["server", "state", "incarnation", "positions", "keyspace",
         "owner", "replica", "on disk", "open jobs", "last heard", ""].map((t) => h("th", {}, t)))),
         h("tbody", {}, rows)));

@@ -78,6 +78,7 @@ const jobDurationBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
 export class Inspection {
   readonly #ctx: ServerContext;
   readonly #replication: Replication;
+  readonly #index: ObjectIndex;
   readonly #observer: RequestObserver | undefined;
   readonly #startedMs: number;
   /** Jobs held here, summarised. */
@@ -128,6 +129,7 @@ export class Inspection {
   ) {
     this.#ctx = ctx;
     this.#replication = rooms.replication;
+    this.#index = rooms.index;
     this.#observer = observer;
     this.#startedMs = ctx.now();
     this.runners = new RunnerRegistry(ctx);
@@ -350,7 +352,8 @@ export class Inspection {
       replicas: this.#ctx.replicas,
       positions: self.salts.map((salt) => formatHash(objectHash(this.#ctx.id, salt))),
       objects: counts,
-      openJobs: counts.openJobs,
+      // Kept in memory, always current (the counts may be older).
+      openJobs: this.#index.openJobCount,
       reconciling: this.#ctx.life.reconciling,
       members: membership.members().map(({ id, incarnation, alive, salts }) => ({
         id,
