@@ -5,7 +5,9 @@
  * server on a store in memory serves GETs of 1 KB objects through
  * `Node.handle`, without an observer and with the one `--http` installs
  * (a counter and a histogram per request), in alternating rounds. Prints
- * the median CPU time per GET of each and the difference.
+ * the median CPU time per GET of each and the difference; then the CPU time
+ * of one request to each route a dashboard and Prometheus poll (served in
+ * process, without the HTTP transport).
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { cpuUsage } from "node:process";
 import { Node } from "../server/node.ts";
 import { Store } from "../server/store.ts";
 import { RequestMetrics } from "../server/metrics_server.ts";
+import { httpHandler } from "../server/http_routes.ts";
 import type { PeerTransport } from "../server/peers.ts";
 import { ConnectionError } from "../protocol/connection.ts";
 
@@ -24,7 +27,9 @@ const alone: PeerTransport = {
   close: () => {},
 };
 
-async function server(observed: boolean): Promise<{ node: Node; store: Store; hashes: number[] }> {
+async function server(
+  observed: boolean,
+): Promise<{ node: Node; store: Store; hashes: number[]; metrics: RequestMetrics }> {
   const store = new Store(":memory:");
   const metrics = new RequestMetrics();
   const node = new Node({
@@ -48,7 +53,7 @@ async function server(observed: boolean): Promise<{ node: Node; store: Store; ha
     if (!reply.ok) throw new Error(`ADD failed: ${reply.reason}`);
     hashes.push(Number.parseInt(reply.fields[0]!, 16));
   }
-  return { node, store, hashes };
+  return { node, store, hashes, metrics };
 }
 
 /** CPU microseconds per GET over `gets` GETs, one at a time. */
@@ -66,6 +71,23 @@ async function measure(
   }
   const used = cpuUsage(before);
   return (used.user + used.system) / gets;
+}
+
+/** CPU microseconds of one request to each polled route, served in process. */
+async function routeCosts(
+  target: { node: Node; metrics: RequestMetrics },
+): Promise<[string, number][]> {
+  const fetch = httpHandler({ node: target.node, metrics: target.metrics, connections: () => 16 });
+  const costs: [string, number][] = [];
+  for (const path of ["/api/ring", "/api/jobs", "/api/runners", "/metrics"]) {
+    const once = async () => await (await fetch(new Request(`http://127.0.0.1${path}`))).text();
+    for (let i = 0; i < 20; i++) await once();
+    const before = cpuUsage();
+    for (let i = 0; i < 200; i++) await once();
+    const used = cpuUsage(before);
+    costs.push([path, (used.user + used.system) / 200]);
+  }
+  return costs;
 }
 
 function median(values: number[]): number {
@@ -89,6 +111,7 @@ async function main(): Promise<void> {
     results.plain.push(await measure(plain, options.gets));
     results.observed.push(await measure(observed, options.gets));
   }
+  const routes = await routeCosts(observed);
   for (const target of [plain, observed]) {
     target.node.stop();
     target.store.close();
@@ -104,6 +127,11 @@ async function main(): Promise<void> {
   );
   console.log(`  runs without: ${results.plain.map((v) => v.toFixed(2)).join(", ")}`);
   console.log(`  runs with:    ${results.observed.map((v) => v.toFixed(2)).join(", ")}`);
+  console.log(
+    `one poll, in process: ${
+      routes.map(([path, micros]) => `${path} ${micros.toFixed(0)} µs`).join(", ")
+    } (CPU per request)`,
+  );
 }
 
 if (import.meta.main) await main();
