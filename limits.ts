@@ -647,3 +647,88 @@ export const deadMemberKeepMs = 3_600_000;
  * large to send.
  */
 export const gossipBytesMax = 60_000;
+// ---------------------------------------------------------------------------
+// Observability: the HTTP side (dashboard, /metrics, /api), job listings,
+// runners telling who they are, a running job's stderr.
+
+/**
+ * How long the HTTP side waits for a peer's answer (INFO, a listing) before
+ * it shows that server as not answering: a dashboard that refreshes every
+ * second must not hang on one dead server for the peers' 10 s timeout.
+ */
+export const httpFanoutTimeoutMs = 2_000;
+
+/**
+ * How old the object counts (owner, replica, bytes) may be that the
+ * dashboard and /metrics show: counting scans the whole store, which a page
+ * refreshing every second must not do each time. INFO without a maximum age
+ * counts afresh.
+ */
+export const inspectionCountsMaxAgeMs = 5_000;
+
+/**
+ * Jobs a server keeps summaries of for listings (JOBS): every unfinished
+ * job, and the most recent finished ones up to this many in all (a summary
+ * is a few hundred bytes; older finished jobs stay stored, only unlisted).
+ */
+export const jobCatalogueMax = 50_000;
+
+/** Jobs one JOBS page lists at most (and the CLI's and dashboard's default page). */
+export const jobListingLimitMax = 200;
+
+/** Jobs a JOBS page lists when the query says nothing. */
+export const jobListingLimitDefault = 50;
+
+/** Bytes of a job's failure detail in a listing (the job's own page has all of it). */
+export const listingDetailBytesMax = 240;
+
+/** Input hashes a listed job carries (its page has all of them). */
+export const listingInputsMax = 8;
+
+/** Characters of a text field of a runner's announcement (id, host, sandbox, version). */
+export const runnerFieldCharsMax = 128;
+
+/** Jobs one runner's announcement may list as held (its lanes, at most this). */
+export const runnerJobsListedMax = 1024;
+
+/**
+ * Runners one server remembers: a bound against a client announcing made-up
+ * runners; the one heard of longest ago is forgotten first.
+ */
+export const runnersMax = 10_000;
+
+/** How often a runner tells its server who it is and which jobs it holds. */
+export const runnerAnnounceMs = 2_000;
+
+/**
+ * A runner not heard of for this long is forgotten (it stopped or moved to
+ * another server, which lists it).
+ */
+export const runnerForgetMs = 60_000;
+
+/**
+ * How often a runner sends the stderr of a running job so far (PROG), when
+ * it changed: what `cloud client logs --follow` and the dashboard show
+ * lags the job by about this much.
+ */
+export const runnerProgressMs = 1_000;
+
+/**
+ * Running jobs whose stderr so far a server keeps (their primary), at most
+ * `stderrBytesMax` each: a bound of 80 MB against made-up reports.
+ */
+export const liveStderrJobsMax = 10_000;
+
+/**
+ * Members a server has not heard from (no request from it, no answer to
+ * one) for this long, while it still counts them alive, are shown as
+ * suspect on the dashboard: a few missed heartbeats.
+ */
+export const suspectAfterMs = 3_000;
+
+/**
+ * At most one log line per this many milliseconds for refused connections
+ * (the rest are counted in the next line): a host opening thousands of
+ * connections must not fill the server's log.
+ */
+export const refusedLogMs = 5_000;

@@ -74,9 +74,39 @@ export function parseTarget(first?: string, second?: string): { host: string; po
   return { host: first, port: port(second) };
 }
 
-/** A log function writing `<ISO time> <message>` lines to stderr; silent when `quiet`. */
-export function stderrLog(quiet: boolean | undefined): (message: string) => void {
-  return quiet ? () => {} : (message: string) => console.error(`${timestamp()} ${message}`);
+/** How log lines are written: `<ISO time> <message>`, or one JSON object per line. */
+export type LogFormat = "text" | "json";
+
+/**
+ * Parses `--log-format` (for commander).
+ *
+ * @throws {InvalidArgumentError} when it is neither text nor json.
+ */
+export function logFormatOption(text: string): LogFormat {
+  if (text !== "text" && text !== "json") {
+    throw new InvalidArgumentError(`expected text or json (got "${text}")`);
+  }
+  return text;
+}
+
+/**
+ * One log line. As JSON: `{"time", "message"}`, and `"server"` when the
+ * message starts with a server's `[host:port]`.
+ */
+export function logLine(message: string, format: LogFormat, time = timestamp()): string {
+  if (format === "text") return `${time} ${message}`;
+  const prefixed = /^\[([^\]\s]+)\] (.*)$/s.exec(message);
+  return JSON.stringify(
+    prefixed ? { time, server: prefixed[1], message: prefixed[2] } : { time, message },
+  );
+}
+
+/** A log function writing lines to stderr; silent when `quiet`. */
+export function stderrLog(
+  quiet: boolean | undefined,
+  format: LogFormat = "text",
+): (message: string) => void {
+  return quiet ? () => {} : (message: string) => console.error(logLine(message, format));
 }
 
 /** The current time as log lines show it. */

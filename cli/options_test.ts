@@ -4,6 +4,8 @@ import { InvalidArgumentError } from "commander";
 import {
   defaultPort,
   integerOption,
+  logFormatOption,
+  logLine,
   parseServer,
   parseTarget,
   positiveInteger,
@@ -49,4 +51,18 @@ Deno.test("parseTarget() reads [host] port as the original runner did", () => {
   assert.deepEqual(parseTarget("2222"), { host: "localhost", port: 2222 });
   assert.deepEqual(parseTarget("hostB", "3333"), { host: "hostB", port: 3333 });
   assert.throws(() => parseTarget("hostB"), InvalidArgumentError);
+});
+
+Deno.test("logLine() writes text or one JSON object, with the server's id apart", () => {
+  assert.equal(logLine("[h:1] ring: h:1", "text", "T"), "T [h:1] ring: h:1");
+  assert.deepEqual(JSON.parse(logLine("[h:1] job j failed: a\nb", "json", "T")), {
+    time: "T",
+    server: "h:1",
+    message: "job j failed: a\nb",
+  });
+  assert.deepEqual(JSON.parse(logLine("runner: 2 at once", "json", "T")), {
+    time: "T",
+    message: "runner: 2 at once",
+  });
+  assert.throws(() => logFormatOption("xml"));
 });

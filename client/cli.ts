@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { checkName, ComputeCloud, type FileObject } from "./cloud.ts";
 import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
 import { type Progress, progress } from "./progress.ts";
+import { addInspectionCommands, humanStatus } from "./cli_jobs.ts";
 import { parseHash } from "../protocol/hash.ts";
 import {
   defaultPort,
@@ -307,10 +308,7 @@ export function clientCommand(): Command {
       withCloud(command, async (cloud, global) => {
         const status = await cloud.file(hash).status();
         if (global.json) return await print(JSON.stringify(status) + "\n");
-        const lines = Object.entries(status).map(([key, value]) =>
-          `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`
-        );
-        await print(lines.join("\n") + "\n");
+        await print(await humanStatus(cloud, status));
       })
     );
 
@@ -364,6 +362,7 @@ export function clientCommand(): Command {
       })
     );
 
+  addInspectionCommands(client, withCloud);
   return client;
 }
 
@@ -383,10 +382,20 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
   }
   const status = await job.status();
   const stderr = new TextDecoder().decode(await job.get());
+  // One shape for --json, done or failed.
+  const result = (stdout: string) => ({
+    job: job.hash,
+    output: out.hash,
+    state,
+    exitCode: status.exitCode ?? null,
+    reason: status.reason ?? null,
+    detail: status.detail ?? "",
+    stdout,
+    stderr,
+  });
   if (state === "failed") {
-    if (global.json) {
-      await print(JSON.stringify({ ...status, job: job.hash, output: out.hash, stderr }) + "\n");
-    } else if (stderr) console.error(stderr.trimEnd());
+    if (global.json) await print(JSON.stringify(result("")) + "\n");
+    else if (stderr) console.error(stderr.trimEnd());
     throw new Failure(
       exitStatus.failed,
       `job ${job.hash} failed (${status.reason}): ${status.detail || "see stderr"}`,
@@ -401,15 +410,7 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
     return;
   }
   const data = await out.get();
-  await print(
-    JSON.stringify({
-      job: job.hash,
-      output: out.hash,
-      state,
-      stdout: new TextDecoder().decode(data),
-      stderr,
-    }) + "\n",
-  );
+  await print(JSON.stringify(result(new TextDecoder().decode(data))) + "\n");
 }
 
 async function infoOfAll(

@@ -107,7 +107,11 @@ export type Request =
     /** The lease token GETJ handed out with the job (trailing `lease=` field). */
     readonly lease?: string;
   }
-  | { readonly command: "INFO" }
+  | {
+    readonly command: "INFO";
+    /** Counts may be this old (extension; absent or 0: counted afresh). */
+    readonly maxAgeMs?: number;
+  }
   | { readonly command: "PEER"; readonly host: string; readonly port: number }
   | { readonly command: "MEMB"; readonly members: readonly MemberRecord[] }
   | { readonly command: "HAVE"; readonly entries: readonly VersionedHash[] }
@@ -127,6 +131,30 @@ export type Request =
     /** 32 lower-case hex digits, fresh per request. */
     readonly nonce: string;
     readonly hashes: readonly number[];
+  }
+  // Inspection extensions (docs/PROTOCOL.md 5.24-5.28): JSON travels as base64 of UTF-8 text,
+  // checked by the server room that reads it.
+  | {
+    /** Lists jobs (a client's: across the ring); `query` is JSON text, "" for the defaults. */
+    readonly command: "JOBS";
+    readonly query: string;
+  }
+  | { readonly command: "JOBI"; readonly hash: number }
+  | {
+    /** A runner's report of a running job's stderr so far. */
+    readonly command: "PROG";
+    readonly hash: number;
+    readonly stderr: Uint8Array;
+  }
+  | {
+    /** A runner tells who it is and which jobs it holds; `record` is JSON text. */
+    readonly command: "RUNR";
+    readonly record: string;
+  }
+  | {
+    /** Lists runners (a client's: across the ring); `query` is JSON text, "" for the defaults. */
+    readonly command: "RUNS";
+    readonly query: string;
   };
 
 /** The command word of a request. */
@@ -280,6 +308,11 @@ function optionalBytes(text: string | undefined, what: string): Uint8Array | und
   return text === undefined ? undefined : bytesField(text, what);
 }
 
+/** A base64 field holding UTF-8 text (JSON, checked by the room that reads it). */
+function jsonField(text: string, what: string): string {
+  return decodePayload(bytesField(text, what));
+}
+
 /** A base64 manifest field, checked to be a well-formed manifest. */
 function manifestField(text: string): Uint8Array {
   const bytes = bytesField(text, "manifest");
@@ -340,9 +373,21 @@ export function encodeRequest(request: Request): string {
     case "HAVJ":
     case "GETS":
     case "STOP":
-    case "INFO":
     case "HELO":
       return request.command;
+    case "INFO":
+      return request.maxAgeMs ? join("INFO", String(request.maxAgeMs)) : "INFO";
+    case "JOBS":
+    case "RUNS":
+      return request.query === ""
+        ? request.command
+        : join(request.command, encoder.encode(request.query).toBase64());
+    case "RUNR":
+      return join("RUNR", encoder.encode(request.record).toBase64());
+    case "JOBI":
+      return join("JOBI", formatHash(request.hash));
+    case "PROG":
+      return join("PROG", formatHash(request.hash), request.stderr.toBase64());
     case "AUTH":
       return join("AUTH", request.role, request.proof);
     case "SADD":
@@ -548,10 +593,31 @@ export function parseRequest(text: string): Request {
     case "HAVJ":
     case "GETS":
     case "STOP":
-    case "INFO":
     case "HELO":
       expectFields(command, fields, 0, 0);
       return { command };
+    case "INFO":
+      expectFields(command, fields, 0, 1);
+      return fields[0] === undefined
+        ? { command }
+        : { command, maxAgeMs: integerField(fields[0], "maximum age", waitMsMax) };
+    case "JOBS":
+    case "RUNS":
+      expectFields(command, fields, 0, 1);
+      return { command, query: fields[0] === undefined ? "" : jsonField(fields[0], "query") };
+    case "RUNR":
+      expectFields(command, fields, 1, 1);
+      return { command, record: jsonField(fields[0]!, "runner record") };
+    case "JOBI":
+      expectFields(command, fields, 1, 1);
+      return { command, hash: hashField(fields[0]!, "hash") };
+    case "PROG":
+      expectFields(command, fields, 2, 2);
+      return {
+        command,
+        hash: hashField(fields[0]!, "hash"),
+        stderr: bytesField(fields[1]!, "stderr"),
+      };
     case "AUTH":
       return parseAuth(fields);
     case "SADD":

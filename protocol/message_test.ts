@@ -155,7 +155,27 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
   HAVJ: fc.constant({ command: "HAVJ" }),
   GETS: fc.constant({ command: "GETS" }),
   STOP: fc.constant({ command: "STOP" }),
-  INFO: fc.constant({ command: "INFO" }),
+  INFO: fc.oneof(
+    fc.constant({ command: "INFO" as const }),
+    fc.integer({ min: 1, max: 3_600_000 }).map((maxAgeMs) => ({
+      command: "INFO" as const,
+      maxAgeMs,
+    })),
+  ),
+  JOBS: fc.string({ unit: anyChar, maxLength: 40 }).map((query) => ({
+    command: "JOBS" as const,
+    query,
+  })),
+  RUNS: fc.string({ unit: anyChar, maxLength: 40 }).map((query) => ({
+    command: "RUNS" as const,
+    query,
+  })),
+  RUNR: fc.string({ unit: anyChar, minLength: 1, maxLength: 40 }).map((record) => ({
+    command: "RUNR" as const,
+    record,
+  })),
+  JOBI: hashArb.map((hash) => ({ command: "JOBI" as const, hash })),
+  PROG: fc.record({ command: fc.constant("PROG" as const), hash: hashArb, stderr: bytesArb }),
   SADD: fc.record({
     command: fc.constant("SADD" as const),
     servers: fc.array(fc.record({ host: hostArb, port: portArb, salt: hashArb }), {
@@ -429,7 +449,7 @@ Deno.test("parseRequest() rejects wrong field counts", () => {
     "HAVJ:",
     "GETS:1",
     "STOP:now",
-    "INFO:x",
+    "INFO:1:2",
     "SADD:h:1",
     "SADD:h:1:0:h2",
     "SUCC:h",

@@ -21,6 +21,8 @@ import {
   runnerWatchPollMs,
 } from "../limits.ts";
 import { type HeldInputs, InputCache } from "./input_cache.ts";
+import { type HeldJob, Presence } from "./presence.ts";
+import config from "../deno.json" with { type: "json" };
 import type { FailureReason, Sandbox, SandboxResult } from "./sandbox/sandbox.ts";
 
 /** How a job ended: what the sandbox says, or `input-error` when an input could not be read. */
@@ -83,9 +85,14 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   let sandboxFailures = 0;
   let lastSandboxFailure = "";
   const log = options.log ?? (() => {});
+  const presence = presenceOf(cloud, options);
+  const present = new AbortController();
+  const presenting = presence.run(present.signal);
   try {
     await Promise.all(Array.from({ length: options.jobs }, (_, lane) => worker(lane)));
   } finally {
+    present.abort();
+    await presenting;
     cloud.close();
   }
   return summary;
@@ -143,7 +150,7 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   }
 
   /** Runs a job on inputs held for it, then lets them go. */
-  async function runHeld(job: LeasedJob, stdoutPath: string): Promise<JobResult> {
+  async function runHeld(job: LeasedJob, stdoutPath: string, seen: HeldJob): Promise<JobResult> {
     const held = await fetchInputs(job);
     if ("reason" in held) return held;
     try {
@@ -152,6 +159,7 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
         inputs: job.inputs.map((input, i) => ({ name: input.name, path: held.paths[i]! })),
         stdoutPath,
         ...(options.signal ? { signal: options.signal } : {}),
+        onStderr: seen.stderr,
       });
     } finally {
       held.release();
@@ -162,8 +170,21 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     job: LeasedJob,
     stdoutPath: string,
   ): Promise<"done" | "failed" | "returned"> {
+    const seen = presence.hold(job.hashValue);
+    try {
+      return await runSeen(job, stdoutPath, seen);
+    } finally {
+      seen.release();
+    }
+  }
+
+  async function runSeen(
+    job: LeasedJob,
+    stdoutPath: string,
+    seen: HeldJob,
+  ): Promise<"done" | "failed" | "returned"> {
     const started = performance.now();
-    const result = await runHeld(job, stdoutPath);
+    const result = await runHeld(job, stdoutPath, seen);
     if (result.reason === "killed" && options.signal?.aborted) {
       await giveBack(job);
       return "returned";
@@ -228,6 +249,22 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
       log(`cannot give back job ${job.hash}: ${(error as Error).message}; its lease will expire`);
     }
   }
+}
+
+/**
+ * Who this runner is (its host and process), and its presence on the
+ * ring: RUNR every few seconds, PROG with running jobs' stderr.
+ */
+function presenceOf(cloud: ComputeCloud, options: RunnerOptions): Presence {
+  const host = Deno.hostname();
+  return new Presence(cloud, {
+    id: `${host}-${Deno.pid}`,
+    host,
+    sandbox: options.sandbox.name,
+    lanes: options.jobs,
+    version: config.version,
+    pid: Deno.pid,
+  }, options.log ? { log: options.log } : {});
 }
 
 /** Input errors that fetching again cannot mend: the job fails. */

@@ -131,16 +131,27 @@ async function main(): Promise<void> {
     auth = credentials;
 
     console.log(bold("\nStarting a ring of three servers on 127.0.0.1, with --auth-file …"));
-    const start = (name: string, join?: ServerProcess) =>
+    const start = (name: string, join?: ServerProcess, args: string[] = []) =>
       ServerProcess.start({
         dataDir: `${dataRoot}/${name}`,
         auth: credentials,
+        args,
         ...(join ? { join } : {}),
       });
-    servers.push(await start("a"));
+    servers.push(await start("a", undefined, ["--http", "0"]));
     servers.push(await start("b", servers[0]!));
     servers.push(await start("c", servers[0]!));
     for (const server of servers) console.log(`  server ${server.id} (pid ${server.pid})`);
+    const first = servers[0]!.client();
+    console.log(
+      `  dashboard of the ring, while the demo runs: http://${(await first.info()).http}/`,
+    );
+    console.log(
+      `  (it asks for a token: client:<secret>, the secret being the second word of ${
+        credentials.tokenFile("client")
+      })`,
+    );
+    first.close();
     const ring = `127.0.0.1:${servers[0]!.port}`;
     console.log(`  clients below run with CLOUD_TOKEN_FILE=${credentials.tokenFile("client")}`);
 

@@ -57,6 +57,11 @@ const everyCommand: { readonly [C in Command]: Request } = {
   PULL: { command: "PULL", hash: 1, metaOnly: false },
   HOLD: { command: "HOLD", nonce: "0".repeat(32), hashes: [1] },
   HELO: { command: "HELO" },
+  JOBS: { command: "JOBS", query: "" },
+  JOBI: { command: "JOBI", hash: 1 },
+  RUNS: { command: "RUNS", query: "" },
+  PROG: { command: "PROG", hash: 1, stderr: new Uint8Array() },
+  RUNR: { command: "RUNR", record: "{}" },
   AUTH: { command: "AUTH", role: "client", proof: "0".repeat(64) },
 };
 

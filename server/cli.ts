@@ -6,7 +6,14 @@
  */
 
 import { Command, InvalidArgumentError } from "commander";
-import { defaultPort, integerOption, stderrLog, timestamp } from "../cli/options.ts";
+import {
+  defaultPort,
+  integerOption,
+  logFormatOption,
+  logLine,
+  stderrLog,
+  timestamp,
+} from "../cli/options.ts";
 import { type AuthSecrets, type Credential, CredentialError } from "../protocol/auth.ts";
 import {
   credentialFromEnvironment,
@@ -210,6 +217,22 @@ export function serverCommand(): Command {
       integerOption(100, 3_600_000),
       frameReadMs,
     )
+    .option(
+      "--http <port>",
+      "serve the dashboard, /metrics and /api on this port (0: a free one)",
+      integerOption(0, 65535),
+    )
+    .option(
+      "--http-listen <address>",
+      "address the HTTP side listens on (loopback only without authentication)",
+      "127.0.0.1",
+    )
+    .option(
+      "--log-format <format>",
+      "text, or json: one JSON object per line",
+      logFormatOption,
+      "text",
+    )
     .option("-q, --quiet", "log nothing but errors")
     .action(
       async (localPort: number, host: string | undefined, port: number | undefined, options) => {
@@ -233,13 +256,13 @@ export function serverCommand(): Command {
         // client's connection: log it and keep serving.
         globalThis.addEventListener("unhandledrejection", (event) => {
           event.preventDefault();
-          console.error(
-            `${timestamp()} unexpected error (kept serving): ${
-              event.reason?.stack ?? event.reason
-            }`,
-          );
+          console.error(logLine(
+            `unexpected error (kept serving): ${event.reason?.stack ?? event.reason}`,
+            options.logFormat,
+            timestamp(),
+          ));
         });
-        const log = stderrLog(options.quiet);
+        const log = stderrLog(options.quiet, options.logFormat);
         const server = await startServer({
           port: localPort,
           listen,
@@ -256,6 +279,9 @@ export function serverCommand(): Command {
           frameReadMs: options.frameReadMs,
           ...(host !== undefined && port !== undefined ? { join: { host, port } } : {}),
           log,
+          ...(options.http === undefined
+            ? {}
+            : { http: { hostname: options.httpListen, port: options.http } }),
         });
         console.log(
           `cloud server listening on ${listen}:${server.port} as ${advertise}:${server.port}, data in ${dataDir}${
@@ -263,7 +289,8 @@ export function serverCommand(): Command {
           }${security.tls ? ", TLS" : ""}`,
         );
         // The warning of an insecure server is printed even with --quiet.
-        if (note) (options.insecure ? stderrLog(false) : log)(note);
+        if (note) (options.insecure ? stderrLog(false, options.logFormat) : log)(note);
+        if (server.http) console.log(`cloud server dashboard on http://${server.http}/`);
         const stop = async () => {
           await server.close();
           Deno.exit(0);

@@ -21,6 +21,27 @@ export interface ServerLife {
   readonly stopped: boolean;
 }
 
+/**
+ * Something a room did that the inspection counts (metrics, the dashboard's
+ * repair panel, the log); told through {@linkcode ServerContext.note}.
+ */
+export type ServerEvent =
+  | { readonly kind: "repair-pass"; readonly phase: "start" | "end" }
+  /**
+   * A repair copy sent to an owner: at its start, and at its end with
+   * whether the owner took it; `short` when the owner had no copy at all.
+   */
+  | {
+    readonly kind: "repair-send";
+    readonly phase: "start" | "end";
+    readonly ok: boolean;
+    readonly short: boolean;
+  }
+  /** A repair pass fetched a newer copy from an owner. */
+  | { readonly kind: "repair-fetched" }
+  /** A repair pass dropped copies no longer owned here. */
+  | { readonly kind: "repair-dropped"; readonly count: number };
+
 /** A server as its rooms see it. */
 export interface ServerContext {
   /** This server's `host:port`. */
@@ -45,4 +66,6 @@ export interface ServerContext {
   readonly life: ServerLife;
   /** Runs `work` without waiting for it; a failure is logged, never an unhandled rejection. */
   background(work: Promise<unknown>, what: string): void;
+  /** Tells the inspection of an event (absent: nobody counts). */
+  readonly note?: (event: ServerEvent) => void;
 }

@@ -25,6 +25,7 @@ import {
   frameReadMs,
   idleMs,
   readChunkBytes,
+  refusedLogMs,
 } from "../limits.ts";
 import type { Request } from "../protocol/message.ts";
 import { listenTls, type StreamConn } from "./tls_listener.ts";
@@ -68,6 +69,8 @@ export interface ServeTlsOptions extends ServeOptions {
 /** A listening server; `close()` stops accepting and drops every connection. */
 export interface Listening {
   readonly port: number;
+  /** Connections open now. */
+  readonly connections: number;
   readonly done: Promise<void>;
   close(): void;
 }
@@ -179,6 +182,22 @@ function acceptLoop(node: RequestHandler, listener: Source, options: ServeOption
   const limit = options.connectionsMax ?? connectionsMax;
   const perAddressLimit = options.connectionsPerAddressMax ?? connectionsPerAddressMax;
   const log = options.log ?? (() => {});
+  // Refusals are logged, but at most one line per refusedLogMs: a host
+  // opening thousands of connections must not fill the log.
+  let refusedSince = -Infinity;
+  let refusedQuiet = 0;
+  const refusedLog = (remote: string, refusal: Reply) => {
+    const now = performance.now();
+    if (now - refusedSince < refusedLogMs) {
+      refusedQuiet++;
+      return;
+    }
+    const more = refusedQuiet > 0 ? ` (and ${refusedQuiet} more refused since the last line)` : "";
+    const why = refusal.ok ? "" : `: ${refusal.detail}`;
+    log(`refused a connection from ${remote}${why}${more}`);
+    refusedSince = now;
+    refusedQuiet = 0;
+  };
   let closing = false;
   // One timer for every connection's deadline, rather than a timer set and
   // cleared around every read (which cost about a tenth of a GET).
@@ -199,6 +218,7 @@ function acceptLoop(node: RequestHandler, listener: Source, options: ServeOption
         { total: limit, perAddress: perAddressLimit, address: remote },
       );
       if (refusal) {
+        refusedLog(remote, refusal);
         void refuse(conn, refusal, options.frameReadMs ?? frameReadMs);
         continue;
       }
@@ -215,6 +235,9 @@ function acceptLoop(node: RequestHandler, listener: Source, options: ServeOption
   }).finally(() => clearInterval(sweeper));
   return {
     port: listener.port,
+    get connections() {
+      return connections.size;
+    },
     done,
     close() {
       closing = true;
@@ -337,11 +360,29 @@ async function handleConnection(
       }
     }
   } catch (error) {
-    if (!quietError(error)) options.log(`connection error: ${(error as Error).message}`);
+    if (!quietError(error) && !isHangUp(error)) {
+      options.log(`connection from ${remoteAddress(conn)} failed: ${(error as Error).message}`);
+    }
   } finally {
     closeQuietly(conn);
   }
 }
+
+/**
+ * True for the ways a connection ends that are nobody's error: the client
+ * hung up (reset, broken pipe, end of stream) or this server closed it
+ * (idle, shutting down: a read in progress is then interrupted).
+ */
+function isHangUp(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
+
+/** The other end of a connection, for log lines. */
 
 /**
  * A read of the connection started while a request was being served (to

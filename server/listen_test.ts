@@ -532,3 +532,30 @@ Deno.test("serveTls() bounds TLS handshakes per address and in time", async () =
     await Deno.remove(certificates.dir, { recursive: true });
   }
 });
+Deno.test("serve() logs refusals with the client's address, and hang-ups and idle closes not at all", async () => {
+  const lines: string[] = [];
+  {
+    await using server = listen(new Recorder(), {
+      connectionsMax: 2,
+      idleMs: 100,
+      log: (line) => lines.push(line),
+    });
+    // Closed by the server when idle, and hung up by the client in the middle of a wait.
+    const idle = await raw(server.listening);
+    const waiting = await raw(server.listening);
+    await writeAll(waiting, encodeFrame("GETJ:20000"));
+    const third = await raw(server.listening);
+    assert.equal((await readReply(third))?.ok, false);
+    third.close();
+    waiting.close();
+    assert.equal(await readReply(idle), null);
+    idle.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(server.listening.connections, 0);
+  }
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(
+    lines[0]!,
+    /^refused a connection from 127\.0\.0\.1: Server is at its limit of 2 connections$/,
+  );
+});

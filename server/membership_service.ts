@@ -106,6 +106,11 @@ export class Membership {
     return [...this.#members.values()];
   }
 
+  /** Members that missed heartbeats and are not declared dead (yet). */
+  suspected(): string[] {
+    return [...this.#suspects.keys()];
+  }
+
   /** Loads the persisted table and enters this server with a new incarnation. */
   load(): void {
     const now = this.#options.now();

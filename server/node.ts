@@ -12,7 +12,8 @@
  * - job_queue.ts: GETJ, HAVJ, RLSE, readiness;
  * - job_reports.ts: UPD;
  * - repair.ts: HAVE, PULL, HOLD and the anti-entropy pass;
- * - inspection.ts: INFO, and the observer told of every request;
+ * - inspection.ts: INFO, the job catalogue, and the observer told of every request;
+ * - job_listing.ts: JOBS, JOBI, PROG; runner_registry.ts: RUNR, RUNS;
  * - authentication.ts: HELO, AUTH, and the role check of every request.
  *
  * Decisions come from the pure modules (objects.ts, jobs.ts,
@@ -49,6 +50,7 @@ import { FileCommands } from "./file_commands.ts";
 import { Inspection, type RequestObserver } from "./inspection.ts";
 import { JobQueue } from "./job_queue.ts";
 import { JobReports } from "./job_reports.ts";
+import { JobListing } from "./job_listing.ts";
 import { JobSubmission } from "./job_submission.ts";
 import { toMember } from "./membership.ts";
 import { Membership } from "./membership_service.ts";
@@ -56,6 +58,7 @@ import { ObjectIndex } from "./object_index.ts";
 import { PeerPool, type PeerTransport } from "./peers.ts";
 import { Repair } from "./repair.ts";
 import { Replication, UnavailableError } from "./replication.ts";
+import type { RunnerRegistry } from "./runner_registry.ts";
 import type { Session } from "./session.ts";
 import type { Store } from "./store.ts";
 
@@ -147,7 +150,10 @@ export class Node {
       now,
       transport: this.#peers,
       log: this.#log,
-      onRingChange: () => this.#scheduleRepair(),
+      onRingChange: () => {
+        this.#inspection?.ringChanged();
+        this.#scheduleRepair();
+      },
     });
     const ctx: ServerContext = {
       id: this.id,
@@ -166,6 +172,7 @@ export class Node {
       log: this.#log,
       life: this.#life,
       background: (work, what) => this.#background(work, what),
+      note: (event) => this.#inspection.note(event),
     };
     this.#index = new ObjectIndex(this.#store, this.#clock);
     this.#replication = new Replication(ctx, this.#index);
@@ -179,7 +186,14 @@ export class Node {
     this.#jobs = new JobQueue(ctx, rooms);
     this.#repair = new Repair(ctx, rooms);
     this.#inspection = new Inspection(ctx, rooms, options.observe);
-    this.#handlers = this.#handlerTable({ files, submission, reports: rooms.reports });
+    const listing = new JobListing(ctx, { ...rooms, catalogue: this.#inspection.catalogue });
+    this.#handlers = this.#handlerTable({
+      files,
+      submission,
+      reports: rooms.reports,
+      listing,
+      runners: this.#inspection.runners,
+    });
   }
 
   /** The live members' ring as this server sees it. */
@@ -197,6 +211,7 @@ export class Node {
   async start(): Promise<void> {
     this.#membership.load();
     this.#index.load();
+    this.#inspection.load();
     if (this.#options.join) await this.#checkReplicas(this.#options.join);
     await this.#membership.join();
     this.#every(this.#options.heartbeatMs ?? heartbeatMs, () => this.#membership.heartbeat());
@@ -278,12 +293,24 @@ export class Node {
 
   /** Serves one request; never throws. */
   handle(request: Request, session: Session): Promise<Reply> {
-    const serving = this.#serve(request, session);
-    if (!this.#inspection.observed) return serving;
-    return serving.then((reply) => {
-      this.#inspection.served(request, session, reply);
+    this.#inspection.heardFrom(session);
+    if (!this.#inspection.observed) return this.#serve(request, session);
+    const started = performance.now();
+    return this.#serve(request, session).then((reply) => {
+      this.#inspection.served(request, session, reply, performance.now() - started);
       return reply;
     });
+  }
+
+  /**
+   * Asks one server of the ring as a peer would (this one: served here, as
+   * for a client): for the HTTP side, which shows every server.
+   *
+   * @throws {ConnectionError} when the peer cannot be reached or fails.
+   */
+  ask(id: string, request: Request, timeoutMs?: number): Promise<Reply> {
+    if (id === this.id) return this.handle(request, { peer: null });
+    return this.#peers.request(id, request, timeoutMs);
   }
 
   async #serve(request: Request, session: Session): Promise<Reply> {
@@ -316,10 +343,12 @@ export class Node {
   }
 
   #handlerTable(
-    { files, submission, reports }: {
+    { files, submission, reports, listing, runners }: {
       files: FileCommands;
       submission: JobSubmission;
       reports: JobReports;
+      listing: JobListing;
+      runners: RunnerRegistry;
     },
   ): Handlers {
     const membership = this.#membership;
@@ -346,7 +375,8 @@ export class Node {
       WAIT: (request, session) =>
         files.wait(request.hash, Math.min(request.timeoutMs, waitMsMax), session),
       RLSE: (request, session) => jobs.release(request.hash, request.lease, session),
-      INFO: () => ack(encoder.encode(JSON.stringify(this.info())).toBase64()),
+      INFO: (request) =>
+        ack(encoder.encode(JSON.stringify(this.info(request.maxAgeMs))).toBase64()),
       PEER: (request, session) => {
         session.peer = memberId(request.host, request.port);
         return ack();
@@ -356,13 +386,23 @@ export class Node {
       HAVE: (request) => repair.have(request.entries),
       PULL: (request) => repair.pull(request.hash, request.metaOnly),
       HOLD: (request) => repair.hold(request.nonce, request.hashes),
+      JOBS: (request, session) => listing.jobs(request.query, session),
+      JOBI: (request, session) => listing.job(request.hash, session),
+      PROG: (request, session) => listing.progress(request, session),
+      RUNR: (request) => runners.announce(request.record),
+      RUNS: (request, session) => runners.list(request.query, session),
     };
   }
 
   // ---------------------------------------------------------------- inspection
 
-  /** What this server holds and how it sees the ring. */
-  info(): Record<string, unknown> {
-    return this.#inspection.info();
+  /** What this server holds and how it sees the ring; counts at most `maxAgeMs` old. */
+  info(maxAgeMs?: number): Record<string, unknown> {
+    return this.#inspection.info(maxAgeMs);
+  }
+
+  /** Its inspection: the catalogue, counts and stats the HTTP side shows. */
+  get inspection(): Inspection {
+    return this.#inspection;
   }
 }

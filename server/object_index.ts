@@ -37,6 +37,11 @@ export interface ApplyOptions {
   readonly wake?: boolean;
 }
 
+/** A change to what is stored here, as a watcher is told of it. */
+export type IndexChange =
+  | { readonly kind: "stored"; readonly object: StoredObject }
+  | { readonly kind: "dropped"; readonly hash: number };
+
 /** The store of one server with its indexes and waiters. */
 export class ObjectIndex {
   readonly #store: Store;
@@ -49,6 +54,8 @@ export class ObjectIndex {
   readonly #waiters = new Map<number, Set<() => void>>();
   /** GETJ long polls waiting for a job to become ready. */
   readonly #jobWaiters = new Set<() => void>();
+  /** Told of every copy stored (new or further along) or dropped (the inspection's catalogue). */
+  readonly #watchers: ((change: IndexChange) => void)[] = [];
 
   /** An index over `store`; {@linkcode load} fills it. */
   constructor(store: Store, clock: Clock) {
@@ -96,8 +103,16 @@ export class ObjectIndex {
    */
   apply(object: StoredObject, options: ApplyOptions = {}): MergeOutcome {
     const outcome = this.#store.merge(object);
-    if (outcome === "created" || outcome === "advanced") this.#index(object, options.wake ?? true);
+    if (outcome === "created" || outcome === "advanced") {
+      this.#index(object, options.wake ?? true);
+      for (const watcher of this.#watchers) watcher({ kind: "stored", object });
+    }
     return outcome;
+  }
+
+  /** Tells `watcher` of every copy stored here from now on, and of every copy dropped. */
+  watch(watcher: (change: IndexChange) => void): void {
+    this.#watchers.push(watcher);
   }
 
   #index(object: StoredObject, wake: boolean): void {
@@ -133,6 +148,7 @@ export class ObjectIndex {
   drop(hash: number): void {
     this.#store.delete(hash);
     this.#openJobs.delete(hash);
+    for (const watcher of this.#watchers) watcher({ kind: "dropped", hash });
   }
 
   /** Resolves when `hash` finishes here, or after `ms`. */

@@ -89,6 +89,7 @@ export class Repair {
       return;
     }
     this.#repairing = true;
+    this.#ctx.note?.({ kind: "repair-pass", phase: "start" });
     try {
       do {
         this.#repairAgain = false;
@@ -103,6 +104,7 @@ export class Repair {
       } while (this.#repairAgain && !this.#ctx.life.stopped);
     } finally {
       this.#repairing = false;
+      this.#ctx.note?.({ kind: "repair-pass", phase: "end" });
     }
   }
 
@@ -115,10 +117,15 @@ export class Repair {
     const candidates = repairDrops(plan, confirmed, { self: this.#ctx.id, busy });
     if (candidates.length === 0) return;
     const { proven, versions } = await this.#proofs(plan, candidates);
+    let dropped = 0;
     for (const hash of repairDrops(plan, proven, { self: this.#ctx.id, busy })) {
       // Only the copy the owners proved to hold: not one that changed meanwhile.
-      if (this.#ctx.store.version(hash) === versions.get(hash)) this.#index.drop(hash);
+      if (this.#ctx.store.version(hash) === versions.get(hash)) {
+        this.#index.drop(hash);
+        dropped++;
+      }
     }
+    if (dropped > 0) this.#ctx.note?.({ kind: "repair-dropped", count: dropped });
   }
 
   /**
@@ -181,17 +188,27 @@ export class Repair {
       if (action === "held") return void held.push(entry.hash);
       if (action === "fetch") {
         const remote = await this.#replication.pullFrom(id, entry.hash, { metaOnly: false });
-        if (typeof remote === "object") this.#index.apply(remote);
+        if (typeof remote === "object") {
+          this.#index.apply(remote);
+          this.#ctx.note?.({ kind: "repair-fetched" });
+        }
         return void held.push(entry.hash);
       }
       const object = this.#ctx.store.get(entry.hash);
       if (!object) return;
+      // The owner has no copy at all (not merely an older one): one copy short.
+      const short = theirs.get(entry.hash) === -1;
+      this.#ctx.note?.({ kind: "repair-send", phase: "start", ok: false, short });
+      let ok = false;
       try {
         const result = await this.#ctx.peers.request(id, toBadd(object));
+        ok = result.ok;
         if (result.ok) held.push(entry.hash);
         else this.#ctx.log(`repair: ${id} refused ${hex(entry.hash)}: ${result.reason}`);
       } catch {
         // The peer went away; the next pass or its replacement gets the copy.
+      } finally {
+        this.#ctx.note?.({ kind: "repair-send", phase: "end", ok, short });
       }
     });
     return held;

@@ -15,6 +15,10 @@ import { type Listening, serve, serveTls, type TlsCertificate } from "./listen.t
 import { PeerPool } from "./peers.ts";
 import type { Request } from "../protocol/message.ts";
 import type { Session } from "./session.ts";
+import { type HttpServing, startHttp } from "./http.ts";
+import type { Authorize } from "./http_routes.ts";
+import { bearerAuthorize } from "./http_auth.ts";
+import { RequestMetrics } from "./metrics_server.ts";
 
 /** Options of {@linkcode startServer}. */
 export interface ServerOptions {
@@ -46,12 +50,20 @@ export interface ServerOptions {
   readonly tls?: TlsCertificate;
   /** How to reach peers over TLS (given with `tls`: a TLS ring speaks TLS to its peers too). */
   readonly peerTls?: TlsOptions;
+  /** Serve the dashboard, /metrics and /api over HTTP (`port` 0: a free one). */
+  readonly http?: {
+    readonly hostname: string;
+    readonly port: number;
+    readonly authorize?: Authorize;
+  };
 }
 
 /** A running server. */
 export interface RunningServer {
   readonly node: Node;
   readonly port: number;
+  /** Where the HTTP side listens (`host:port`), when it is on. */
+  readonly http: string | null;
   /** Stops serving and closes the store. */
   close(): Promise<void>;
 }
@@ -67,6 +79,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : openStore(options.dataDir);
   let listening: Listening | undefined;
   let node: Node | undefined;
+  let http: HttpServing | undefined;
+  const metrics = options.http ? new RequestMetrics() : undefined;
   try {
     const ref: { node?: Node } = {};
     const handler = {
@@ -103,10 +117,32 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.join ? { join: options.join } : {}),
       ...(log ? { log: (message: string) => log(`${prefix} ${message}`) } : {}),
+      ...(metrics ? { observe: metrics.observe } : {}),
     });
     ref.node = node;
+    let started = false;
+    if (options.http && metrics) {
+      // Bound before the server joins, so that a taken port stops it before it joins.
+      const served = listening;
+      // With an auth file, the HTTP side asks for a credential too (a bearer token).
+      const authorize = options.http.authorize ??
+        (options.auth ? bearerAuthorize(options.auth) : undefined);
+      http = startHttp({
+        ...options.http,
+        ...(authorize ? { authorize } : {}),
+        node,
+        metrics,
+        connections: () => served.connections,
+        ready: () => started,
+        ...(log ? { log } : {}),
+      });
+      const wildcard = ["0.0.0.0", "::", "[::]"].includes(options.http.hostname);
+      node.inspection.http = wildcard ? `${options.advertise}:${http.port}` : http.address;
+    }
     await node.start();
+    started = true;
   } catch (error) {
+    await http?.close();
     node?.stop();
     listening?.close();
     store.close();
@@ -115,10 +151,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const started = node;
   const listener = listening;
+  const httpServing = http;
   return {
     node: started,
     port: listener.port,
+    http: httpServing ? node.inspection.http : null,
     async close() {
+      await httpServing?.close();
       listener.close();
       started.stop();
       await listener.done;

@@ -220,6 +220,13 @@ export class Store {
     return this.#scan.all(afterHash, limit) as { hash: number; version: number }[];
   }
 
+  /** Every job stored, without its source (for the inspection's catalogue, at start). */
+  jobMetas(): { hash: number; name: string; meta: ObjectMeta }[] {
+    const rows = this.#db.prepare("SELECT hash, name, meta FROM objects WHERE kind = 'job'")
+      .all() as { hash: number; name: string; meta: string }[];
+    return rows.map((row) => ({ hash: row.hash, name: row.name, meta: JSON.parse(row.meta) }));
+  }
+
   /** Every job not yet done or failed. */
   openJobs(): StoredObject[] {
     return (this.#openJobs.all() as unknown as Row[]).map(fromRow);

@@ -135,6 +135,7 @@ export async function runInJail(
     stdoutPath: job.stdoutPath,
     stdoutBytesMax: options.limits.stdoutBytesMax,
     stderrBytesMax: options.limits.stderrBytesMax,
+    ...(job.onStderr ? { onStderr: job.onStderr } : {}),
     wallMs: options.limits.wallMs,
     signal: options.signal,
     kill: () => jail.child.kill("SIGKILL"),

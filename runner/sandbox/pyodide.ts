@@ -243,6 +243,7 @@ class PyodidePool implements PyodideSandbox {
       stdoutPath: job.stdoutPath,
       stdoutBytesMax: this.limits.stdoutBytesMax,
       stderrBytesMax: this.limits.stderrBytesMax,
+      ...(job.onStderr ? { onStderr: job.onStderr } : {}),
       wallMs: Math.min(this.limits.wallMs, this.limits.cpuSeconds * 1000),
       signal,
       kill: () => worker.child.kill("SIGKILL"),

@@ -62,6 +62,12 @@ export interface SandboxJob {
    * it starts.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Told of the job's standard error as it arrives, while the job runs (a
+   * job so short that its output is read after it ended: not at all); the
+   * result's {@linkcode SandboxResult.stderr} is the same bytes, capped.
+   */
+  readonly onStderr?: (chunk: Uint8Array) => void;
 }
 
 /**

@@ -45,6 +45,8 @@ export interface SuperviseStreamsOptions {
   readonly stdoutPath: string;
   readonly stdoutBytesMax: number;
   readonly stderrBytesMax: number;
+  /** Told of stderr as it is read (streaming only; see `SandboxJob.onStderr`). */
+  readonly onStderr?: (chunk: Uint8Array) => void;
   /** Kill after this many milliseconds. */
   readonly wallMs: number;
   /** Kills the job when aborted (the job's signal, the sandbox closing). */
@@ -142,7 +144,7 @@ export async function superviseStreams(options: SuperviseStreamsOptions): Promis
   const startPumps = () =>
     pumps ??= {
       stdout: pumpStdout(options, state, kill),
-      stderr: pumpStderr(options.stderr, stderr),
+      stderr: pumpStderr(options.stderr, stderr, options.onStderr),
     };
   if (options.afterExit === undefined) startPumps();
   else {
@@ -293,12 +295,14 @@ async function pumpStdout(
 async function pumpStderr(
   reader: ChunkReader,
   capture: HeadTailCapture,
+  onStderr?: (chunk: Uint8Array) => void,
 ): Promise<void> {
   try {
     while (true) {
       const { done, value } = await reader.read();
       if (done) return;
       capture.push(value);
+      onStderr?.(value);
     }
   } catch {
     // Cancelled after the drain deadline.

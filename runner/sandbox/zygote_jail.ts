@@ -162,6 +162,7 @@ export class ZygoteJail {
       stdoutPath: job.stdoutPath,
       stdoutBytesMax: options.limits.stdoutBytesMax,
       stderrBytesMax: options.limits.stderrBytesMax,
+      ...(job.onStderr ? { onStderr: job.onStderr } : {}),
       wallMs: options.limits.wallMs,
       signal: options.signal,
       kill,
