@@ -65,7 +65,7 @@ Deno.test("constantTimeEqual() agrees with a plain comparison", () => {
 Deno.test("permits() gives each role its own commands and those of the roles below", () => {
   const client = ["ADD", "MADD", "GET", "GETM", "JADD", "STAT", "WAIT", "GETS", "INFO"] as const;
   const runner = ["GETJ", "HAVJ", "UPD", "RLSE"] as const;
-  const server = ["BADD", "SADD", "SUCC", "PROB", "PEER", "MEMB", "HAVE", "PULL"] as const;
+  const server = ["BADD", "SADD", "SUCC", "PROB", "PEER", "MEMB", "HAVE", "PULL", "HOLD"] as const;
   for (const command of client) assert.ok(roles.every((role) => permits(role, command)));
   for (const command of runner) {
     assert.equal(permits("client", command), false, command);
