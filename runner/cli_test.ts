@@ -54,12 +54,35 @@ Deno.test({
         memoryMb,
         "--jobs",
         "1",
-      ]);
+      ], { role: "runner" });
       assert.equal(ran.code, 0, ran.stderr);
       assert.match(ran.stderr, /sandbox bwrap \(fork mode, \S*pypy3\S*: pypy 3\./);
       assert.match(ran.stderr, /runner: 1 done, 0 failed/);
       const got = await runCloud([...at, "get", output]);
       assert.equal(got.stdout, "42\n", got.stderr);
     }
+  },
+});
+
+Deno.test({
+  name: "runnerCommand() stops with one line when the ring refuses its credential for jobs",
+  ignore: skipBwrap,
+  fn: async () => {
+    await using server = await ServerProcess.start();
+    // A client token authenticates, but GETJ is a runner's command.
+    const ran = await runCloud([
+      "runner",
+      server.host,
+      String(server.port),
+      "--sandbox",
+      "bwrap",
+      "--python",
+      "pypy3",
+    ], { role: "client" });
+    assert.equal(ran.code, 1, ran.stderr);
+    assert.match(
+      ran.stderr,
+      /Cannot take jobs: the ring refused this runner's credential \(forbidden: .*fix: give the runner a runner token/,
+    );
   },
 });

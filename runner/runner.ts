@@ -110,6 +110,14 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
         backoffMs = 0;
       } catch (error) {
         if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
+        if (
+          error instanceof CloudError && (error.reason === "forbidden" || error.reason === "auth")
+        ) {
+          // Retrying cannot help: the ring will not give this credential jobs.
+          throw new Error(
+            `Cannot take jobs: the ring refused this runner's credential (${error.reason}: ${error.message}); fix: give the runner a runner token (--token-file runner.token, or $CLOUD_TOKEN_FILE)`,
+          );
+        }
         log(`cannot take a job: ${error.message}; retrying`);
         taken = "wait";
         backoffMs = Math.min(

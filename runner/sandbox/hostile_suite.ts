@@ -14,11 +14,14 @@ import { reachCases } from "./hostile_reach.ts";
 import { trickCases } from "./hostile_tricks.ts";
 
 /**
- * Tight limits so bombs end fast, with room for a loaded CI machine (a
- * Pyodide memory bomb takes ~0.5 s alone, several seconds at load 15).
+ * Tight limits so bombs end fast, with room for a loaded CI machine: a
+ * Pyodide memory bomb takes ~0.5 s alone, and with four other cases burning
+ * both cores on a machine at load 10-15 it went past a 6 s wall limit
+ * (reason timeout instead of memory). CPU stays at 6 s, so busy loops still
+ * end early; only the sleeping case waits for the whole wall limit.
  */
 const hostileLimits = {
-  wallMs: 6_000,
+  wallMs: 12_000,
   cpuSeconds: 6,
   memoryBytes: 256 * 1024 * 1024,
   processes: 16,
