@@ -29,7 +29,7 @@ export const dashboardHtml = `<!doctype html>
 </header>
 <div id="token" hidden>
   <form id="token-form">
-    <label>This server needs a client credential:
+    <label>This server needs a credential (role:secret, e.g. client:…):
       <input id="token-input" type="password" autocomplete="off" placeholder="token">
     </label>
     <button type="submit">Use it</button>

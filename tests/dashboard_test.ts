@@ -99,7 +99,7 @@ Deno.test({
         // Without a token the page asks for one, and keeps it for the tab.
         await page.waitForSelector("#token-input", { visible: true, timeout: 20_000 });
         await page.type("#token-input", token);
-        await page.$eval("#token-form", (form) => (form as HTMLFormElement).requestSubmit());
+        await page.click('#token-form button[type="submit"]');
         await page.waitForFunction(
           `document.querySelectorAll('#ring tr[data-state="alive"]').length === 3`,
           { timeout: 20_000 },
