@@ -54,9 +54,14 @@ export class Api {
     this.#node = node;
   }
 
-  /** Serves a request as a client's and returns the ACK's fields; a NACK becomes an {@linkcode ApiError}. */
+  /**
+   * Serves a request as a client's and returns the ACK's fields; a NACK
+   * becomes an {@linkcode ApiError}. The HTTP request was authorized before
+   * (http_routes.ts), so it speaks with the client role: it may read, never
+   * take jobs or send a server's commands.
+   */
   async #call(request: WireRequest): Promise<readonly string[]> {
-    const reply = await this.#node.handle(request, { peer: null });
+    const reply = await this.#node.handle(request, { peer: null, role: "client" });
     if (!reply.ok) throw new ApiError(statusOf(reply.reason), reply.reason, reply.detail);
     return reply.fields;
   }

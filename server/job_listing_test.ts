@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatHash } from "../protocol/hash.ts";
-import { addJob, fieldsOf, TestRing } from "./_test_ring.ts";
+import { addJob, fieldsOf, takeJob, TestRing } from "./_test_ring.ts";
 import { parseJsonField } from "./fan_out.ts";
 import type { JobRecordView } from "./job_listing.ts";
 import type { JobPage } from "./job_listing_pages.ts";
@@ -50,7 +50,7 @@ Deno.test("JOBS lists the ring's jobs once each, newest first, with counts, even
 Deno.test("JOBI shows a running job's stderr as its runner sends it (PROG), then the final one", async () => {
   await using ring = await TestRing.start(3);
   const { job } = await addJob(ring, ring.servers[0]!, "slow", { source: "print(1)" });
-  fieldsOf(await ring.call(ring.servers[1]!, { command: "GETJ" }));
+  const { lease } = await takeJob(ring, ring.servers[1]!);
   const before = await record(ring, 2, job);
   assert.deepEqual([before.state, before.stderr, before.stderrLive], ["leased", "", false]);
   assert.equal(decoder.decode(Uint8Array.fromBase64(before.source)), "print(1)");
@@ -71,6 +71,7 @@ Deno.test("JOBI shows a running job's stderr as its runner sends it (PROG), then
     await ring.call(ring.servers[0]!, {
       command: "UPD",
       hash: job,
+      lease,
       stdout: new Uint8Array(0),
       stderr: encoder.encode("tick 1\ntick 2\n"),
       exitCode: 0,
