@@ -18,7 +18,9 @@ import { trickCases } from "./hostile_tricks.ts";
  * Pyodide memory bomb takes ~0.5 s alone, and with four other cases burning
  * both cores on a machine at load 10-15 it went past a 6 s wall limit
  * (reason timeout instead of memory). CPU stays at 6 s, so busy loops still
- * end early; only the sleeping case waits for the whole wall limit.
+ * end early; only the sleeping case waits for the whole wall limit. Pyodide
+ * enforces CPU time as wall time, so its suite raises `cpuSeconds` to the
+ * wall limit (pyodide_test.ts), or its bombs would still have only 6 s.
  */
 const hostileLimits = {
   wallMs: 12_000,
