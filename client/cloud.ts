@@ -20,14 +20,7 @@ import { ConnectionError, type TlsOptions } from "../protocol/connection.ts";
 import { formatHash, objectHash, parseHash } from "../protocol/hash.ts";
 import { fileIdentity, saltOf } from "../protocol/digest.ts";
 import { decodeManifest, type Manifest, ManifestError } from "../protocol/manifest.ts";
-import {
-  parseServers,
-  ProtocolError,
-  type Reply,
-  type Request,
-  type ServerRecord,
-  validateName,
-} from "../protocol/message.ts";
+import { parseServers, type Reply, type Request, type ServerRecord } from "../protocol/message.ts";
 import {
   chunksInFlight,
   chunkStoreAttemptsMax,
@@ -38,6 +31,7 @@ import {
 } from "../limits.ts";
 import { exactChunks, type UploadSource } from "./chunks.ts";
 import { CloudError } from "./errors.ts";
+import { type AddOptions, checkName, type CloudOptions } from "./options.ts";
 import { FileObject, type OpenedFile } from "./file_object.ts";
 import { type JobReport, type LeasedJob, parseLease, reportUpdate } from "./job_exchange.ts";
 import { Servers } from "./servers.ts";
@@ -55,61 +49,11 @@ export type { ObjectStatus, OpenedFile, ReadOptions } from "./file_object.ts";
 export type { JobReport, LeasedJob } from "./job_exchange.ts";
 export type { UploadSource } from "./chunks.ts";
 export type { StoredChunks } from "./transfer.ts";
-
-/** Options of {@linkcode ComputeCloud}. */
-export interface CloudOptions {
-  /** Idle connections kept open per server (concurrent requests open more). */
-  readonly connections?: number;
-  /** Limit on each request's reply. */
-  readonly requestTimeoutMs?: number;
-  /** Chunk requests in flight per transfer of a large file (default `chunksInFlight`). */
-  readonly parallel?: number;
-  /**
-   * Send each chunk straight to the server that owns it, as the ring table
-   * (GETS) says, instead of through the current server (default true).
-   */
-  readonly direct?: boolean;
-  /**
-   * Authenticate every connection with this credential (HELO, AUTH); null
-   * for none. By default `$CLOUD_TOKEN` (`<role>:<secret>`) or the token
-   * file `$CLOUD_TOKEN_FILE` names, when set and readable.
-   */
-  readonly credential?: Credential | null;
-  /**
-   * Speak TLS, verifying servers against these CAs and the system's; null
-   * for plain TCP. By default TLS when `$CLOUD_TLS_CA` (a CA file) or
-   * `$CLOUD_TLS=1` is set.
-   */
-  readonly tls?: TlsOptions | null;
-}
-
-/** Options for adding objects. */
-export interface AddOptions {
-  /** Store a distinct object even if an identical one exists (random salt). */
-  readonly fresh?: boolean;
-  /** Called as a large upload progresses, with the bytes stored so far. */
-  readonly onProgress?: (bytes: number) => void;
-}
+export { checkName } from "./options.ts";
+export type { AddOptions, CloudOptions } from "./options.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-
-/**
- * Checks a name before it goes on the wire (files, jobs, outputs, inputs):
- * `:` separates the fields of a request, so a name holding one would
- * splice fields into the request (a job name `x:<base64>` would become the
- * job's source).
- *
- * @throws {CloudError} (`name`) when the name is empty, too long, or holds `:` or NUL.
- */
-export function checkName(name: string, what = "name"): string {
-  try {
-    return validateName(name, what);
-  } catch (error) {
-    if (!(error instanceof ProtocolError)) throw error;
-    throw new CloudError("name", `${error.message} (got ${JSON.stringify(name.slice(0, 60))})`);
-  }
-}
 
 /** A connection to a ring of servers. */
 export class ComputeCloud {
