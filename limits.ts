@@ -161,11 +161,33 @@ export const saltProbesMax = 64;
 export const jobLostMax = 3;
 
 /**
- * Default lease: a runner must report within this long or its job is
- * handed out again. It exceeds the default wall-time limit of a job (60 s)
- * plus time to fetch inputs and upload results.
+ * Default lease: how long a job stays handed out without a sign of life
+ * from its runner. A runner renews the leases of the jobs it runs (RNEW)
+ * every third of this, so a job may run as long as its wall-time limit
+ * allows; a runner that dies has its jobs handed out again at most this
+ * long after its last renewal (plus a GETJ poll, `jobPollMs`): 10 s keeps
+ * that within 15 s while two renewals in a row may be lost.
  */
-export const leaseMsDefault = 120_000;
+export const leaseMsDefault = 10_000;
+
+/**
+ * How many of the lease a runner lets pass between renewals: three turns
+ * per lease, so that one lost or slow renewal never costs a lease.
+ */
+export const leaseRenewalsPerLease = 3;
+
+/** Shortest gap between a runner's renewals, however short the lease: bounds their cost. */
+export const leaseRenewMsMin = 100;
+
+/**
+ * Leases one RNEW carries: 42 bytes each (hash, token, separators), 1 024
+ * make 43 KB, inside one frame, with the reply's one word a lease.
+ * A runner holding more sends several.
+ */
+export const renewEntriesMax = 1_024;
+
+/** How long a runner waits for an RNEW reply: a third of the default lease. */
+export const renewRequestMs = 3_000;
 
 /**
  * Most client connections one server serves at once. Each costs a socket

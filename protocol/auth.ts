@@ -50,6 +50,7 @@ export const commandRoles: { readonly [C in Command]: Role | null } = {
   HAVJ: "runner",
   UPD: "runner",
   RLSE: "runner",
+  RNEW: "runner",
   PROG: "runner",
   RUNR: "runner",
   BADD: "server",

@@ -77,7 +77,7 @@ Deno.test("permits() gives each role its own commands and those of the roles bel
     "JOBI",
     "RUNS",
   ] as const;
-  const runner = ["GETJ", "HAVJ", "UPD", "RLSE", "PROG", "RUNR"] as const;
+  const runner = ["GETJ", "HAVJ", "UPD", "RLSE", "RNEW", "PROG", "RUNR"] as const;
   const server = ["BADD", "SADD", "SUCC", "PROB", "PEER", "MEMB", "HAVE", "PULL", "HOLD"] as const;
   for (const command of client) assert.ok(roles.every((role) => permits(role, command)));
   for (const command of runner) {

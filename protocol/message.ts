@@ -16,6 +16,7 @@ import {
   jobWaitMsMax,
   nameBytesMax,
   reasonCharsMax,
+  renewEntriesMax,
   ringSaltsMax,
   stderrBytesMax,
   waitMsMax,
@@ -43,6 +44,12 @@ export interface MemberRecord {
 export interface VersionedHash {
   readonly hash: number;
   readonly version: number;
+}
+
+/** One lease a runner holds: the job and the token GETJ handed out with it. */
+export interface HeldLease {
+  readonly hash: number;
+  readonly lease: string;
 }
 
 /** Every request a server understands. */
@@ -106,6 +113,11 @@ export type Request =
     readonly hash: number;
     /** The lease token GETJ handed out with the job (trailing `lease=` field). */
     readonly lease?: string;
+  }
+  | {
+    /** A runner renews the leases of the jobs it runs (docs/PROTOCOL.md 5.29). */
+    readonly command: "RNEW";
+    readonly leases: readonly HeldLease[];
   }
   | {
     readonly command: "INFO";
@@ -357,6 +369,8 @@ export function encodeRequest(request: Request): string {
       return join(request.command, formatHash(request.hash));
     case "RLSE":
       return join("RLSE", formatHash(request.hash), ...opt(request.lease, leaseField));
+    case "RNEW":
+      return join("RNEW", ...request.leases.flatMap((held) => [formatHash(held.hash), held.lease]));
     case "UPD":
       return encodeUpdate(request);
     case "JADD":
@@ -581,6 +595,8 @@ export function parseRequest(text: string): Request {
         ...(lease === undefined ? {} : { lease }),
       };
     }
+    case "RNEW":
+      return parseRenew(fields);
     case "UPD":
       return parseUpdate(fields);
     case "JADD":
@@ -711,6 +727,25 @@ function parseUpdate(fields: string[]): Request {
     ...(manifest === undefined ? {} : { manifest: manifestField(manifest) }),
     ...(lease === undefined ? {} : { lease }),
   };
+}
+
+function parseRenew(fields: readonly string[]): Request {
+  expectFields("RNEW", fields, 0, renewEntriesMax * 2);
+  if (fields.length % 2 !== 0) {
+    throw new ProtocolError("fields", "Invalid RNEW: expected pairs of job hash and lease token");
+  }
+  const leases: HeldLease[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    const lease = fields[i + 1]!;
+    if (!isToken(lease)) {
+      throw new ProtocolError(
+        "fields",
+        `Invalid RNEW: a lease token is 32 lower-case hex digits (got "${lease.slice(0, 40)}")`,
+      );
+    }
+    leases.push({ hash: exactHashField(fields[i]!, "job hash"), lease });
+  }
+  return { command: "RNEW", leases };
 }
 
 function parseHold(fields: readonly string[]): Request {

@@ -114,6 +114,10 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
     { command: fc.constant("RLSE" as const), hash: hashArb, lease: tokenArb },
     { requiredKeys: ["command", "hash"] },
   ),
+  RNEW: fc.record({
+    command: fc.constant("RNEW" as const),
+    leases: fc.array(fc.record({ hash: hashArb, lease: tokenArb }), { maxLength: 8 }),
+  }),
   // The tail is positional; an absent stderr before a later field cannot be
   // told from an empty one, so stderr is present whenever a later field is
   // (see the test of that case below).
@@ -438,6 +442,8 @@ Deno.test("parseRequest() rejects wrong field counts", () => {
     "GET:1:2",
     "STAT",
     "RLSE:1:2",
+    "RNEW:0000002a",
+    "RNEW:",
     "ADD:x",
     "ADD:x:AA==:1:2",
     "BADD:a:1:1:",
@@ -754,4 +760,16 @@ Deno.test("parseRequest() reads GETJ's optional wait and rejects a bad one", () 
     () => parseRequest("GETJ:30001"),
     (error: Error) => error instanceof ProtocolError && error.reason === "number",
   );
+});
+
+Deno.test("parseRequest() reads RNEW's pairs of job hash and lease token", () => {
+  const token = "0123456789abcdef0123456789abcdef";
+  assert.deepEqual(parseRequest(`RNEW:0000002a:${token}:ffffffff:${token}`), {
+    command: "RNEW",
+    leases: [{ hash: 0x2a, lease: token }, { hash: 0xffffffff, lease: token }],
+  });
+  assert.deepEqual(parseRequest("RNEW"), { command: "RNEW", leases: [] });
+  for (const text of [`RNEW:2a:${token}`, "RNEW:0000002a:xyz", `RNEW:0000002a:${token}:1`]) {
+    assert.throws(() => parseRequest(text), ProtocolError, text);
+  }
 });

@@ -21,6 +21,7 @@ import {
   runnerWatchPollMs,
 } from "../limits.ts";
 import { type HeldInputs, InputCache } from "./input_cache.ts";
+import { type KeptJob, LeaseKeeper } from "./lease_keeper.ts";
 import { type HeldJob, Presence } from "./presence.ts";
 import config from "../deno.json" with { type: "json" };
 import type { FailureReason, Sandbox, SandboxResult } from "./sandbox/sandbox.ts";
@@ -88,11 +89,14 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   const presence = presenceOf(cloud, options);
   const present = new AbortController();
   const presenting = presence.run(present.signal);
+  // Renews the leases of the running jobs; stops those whose lease is lost.
+  const keeper = new LeaseKeeper(cloud, { log });
+  const keeping = keeper.run(present.signal);
   try {
     await Promise.all(Array.from({ length: options.jobs }, (_, lane) => worker(lane)));
   } finally {
     present.abort();
-    await presenting;
+    await Promise.all([presenting, keeping]);
     cloud.close();
   }
   return summary;
@@ -158,16 +162,21 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   }
 
   /** Runs a job on inputs held for it, then lets them go. */
-  async function runHeld(job: LeasedJob, stdoutPath: string, seen: HeldJob): Promise<JobResult> {
+  async function runHeld(
+    job: LeasedJob,
+    stdoutPath: string,
+    watch: { seen: HeldJob; kept: KeptJob },
+  ): Promise<JobResult> {
     const held = await fetchInputs(job);
     if ("reason" in held) return held;
+    const signals = options.signal ? [options.signal, watch.kept.signal] : [watch.kept.signal];
     try {
       return await options.sandbox.run({
         source: job.source,
         inputs: job.inputs.map((input, i) => ({ name: input.name, path: held.paths[i]! })),
         stdoutPath,
-        ...(options.signal ? { signal: options.signal } : {}),
-        onStderr: seen.stderr,
+        signal: AbortSignal.any(signals),
+        onStderr: watch.seen.stderr,
       });
     } finally {
       held.release();
@@ -179,9 +188,11 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     stdoutPath: string,
   ): Promise<"done" | "failed" | "returned"> {
     const seen = presence.hold(job.hashValue);
+    const kept = keeper.hold(job.hashValue, job.lease);
     try {
-      return await runSeen(job, stdoutPath, seen);
+      return await runSeen(job, stdoutPath, { seen, kept });
     } finally {
+      kept.release();
       seen.release();
     }
   }
@@ -189,10 +200,15 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
   async function runSeen(
     job: LeasedJob,
     stdoutPath: string,
-    seen: HeldJob,
+    watch: { seen: HeldJob; kept: KeptJob },
   ): Promise<"done" | "failed" | "returned"> {
     const started = performance.now();
-    const result = await runHeld(job, stdoutPath, seen);
+    const result = await runHeld(job, stdoutPath, watch);
+    if (watch.kept.stopped !== null) {
+      // Lost: another runner may have it now; cancelled: the ring failed it already.
+      log(`job ${job.hash} stopped (${watch.kept.stopped}); not reported`);
+      return watch.kept.stopped === "cancelled" ? "failed" : "returned";
+    }
     if (result.reason === "killed" && options.signal?.aborted) {
       await giveBack(job);
       return "returned";

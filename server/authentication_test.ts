@@ -47,6 +47,7 @@ const everyCommand: { readonly [C in Command]: Request } = {
   STAT: { command: "STAT", hash: 1 },
   WAIT: { command: "WAIT", hash: 1, timeoutMs: 0 },
   RLSE: { command: "RLSE", hash: 1 },
+  RNEW: { command: "RNEW", leases: [] },
   INFO: { command: "INFO" },
   PEER: { command: "PEER", host: "evil", port: 1 },
   MEMB: {

@@ -183,7 +183,7 @@ export function serverCommand(): Command {
     .option("--vnodes <n>", "ring positions of this server", integerOption(1, ringSaltsMax), 32)
     .option(
       "--lease-ms <ms>",
-      "how long a runner holds a job before it is handed out again",
+      "how long a job stays handed out without a renewal from its runner (runners renew every third of it)",
       integerOption(1000, 86_400_000),
       leaseMsDefault,
     )

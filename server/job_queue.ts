@@ -4,8 +4,8 @@
  * whose input failed fails). A server hands out the jobs it is primary of,
  * oldest first; a client's GETJ drains the whole ring by asking the peers.
  * Jobs enter through job_submission.ts (JADD). Decisions come from the
- * pure jobs.ts; this room carries them out. Where job control goes
- * (cancel, priorities, lease renewal).
+ * pure jobs.ts; this room carries them out. A lease runs out only when
+ * its runner stops renewing it (RNEW, job_renewal.ts, lease_renewals.ts).
  *
  * @module
  */
@@ -31,6 +31,7 @@ import type { ObjectIndex } from "./object_index.ts";
 import { isTerminal, type JobMeta } from "./objects.ts";
 import type { Replication } from "./replication.ts";
 import type { Session } from "./session.ts";
+import { LeaseRenewals } from "./lease_renewals.ts";
 import { leaseOf, rememberLease } from "./session_leases.ts";
 
 const hex = formatHash;
@@ -44,17 +45,25 @@ export class JobQueue {
   readonly #replication: Replication;
   readonly #index: ObjectIndex;
   readonly #reports: JobReports;
+  readonly #renewals: LeaseRenewals;
   #sweeping = false;
 
   /** The job queue of one server. */
   constructor(
     ctx: ServerContext,
-    rooms: { replication: Replication; index: ObjectIndex; reports: JobReports },
+    rooms: {
+      replication: Replication;
+      index: ObjectIndex;
+      reports: JobReports;
+      renewals?: LeaseRenewals;
+    },
   ) {
     this.#ctx = ctx;
     this.#replication = rooms.replication;
     this.#index = rooms.index;
     this.#reports = rooms.reports;
+    this.#renewals = rooms.renewals ??
+      new LeaseRenewals({ startMs: ctx.now(), leaseMs: ctx.leaseMs });
   }
 
   // ---------------------------------------------------------------- GETJ, HAVJ
@@ -125,7 +134,7 @@ export class JobQueue {
     for (const [hash, job] of this.#index.openJobs()) {
       if (!this.#replication.isPrimary(hash)) continue;
       work = true;
-      if (isLeasable(job, now)) return "ready";
+      if (isLeasable(this.#renewals.effective(hash, job), now)) return "ready";
       if (job.state === "waiting" && this.#localReadiness(job).kind !== "waiting") return "ready";
     }
     return work ? "wait" : "none";
@@ -167,7 +176,7 @@ export class JobQueue {
         }
         job = markReady(job)!;
       }
-      if (!isLeasable(job, now)) continue;
+      if (!isLeasable(this.#renewals.effective(hash, job), now)) continue;
       const object = this.#ctx.store.get(hash);
       if (!object) continue;
       const leased = leaseJob(job, {

@@ -49,6 +49,8 @@ import type { ServerContext } from "./context.ts";
 import { FileCommands } from "./file_commands.ts";
 import { Inspection, type RequestObserver } from "./inspection.ts";
 import { JobQueue } from "./job_queue.ts";
+import { JobRenewal } from "./job_renewal.ts";
+import { LeaseRenewals } from "./lease_renewals.ts";
 import { JobReports } from "./job_reports.ts";
 import { JobListing } from "./job_listing.ts";
 import { JobSubmission } from "./job_submission.ts";
@@ -180,6 +182,7 @@ export class Node {
       replication: this.#replication,
       index: this.#index,
       reports: new JobReports(ctx, this.#replication, this.#index),
+      renewals: new LeaseRenewals({ startMs: now(), leaseMs: options.leaseMs }),
     };
     const files = new FileCommands(ctx, this.#replication, this.#index);
     const submission = new JobSubmission(ctx, this.#replication, this.#index);
@@ -191,6 +194,7 @@ export class Node {
       files,
       submission,
       reports: rooms.reports,
+      renewal: new JobRenewal(ctx, rooms),
       listing,
       runners: this.#inspection.runners,
     });
@@ -343,10 +347,11 @@ export class Node {
   }
 
   #handlerTable(
-    { files, submission, reports, listing, runners }: {
+    { files, submission, reports, renewal, listing, runners }: {
       files: FileCommands;
       submission: JobSubmission;
       reports: JobReports;
+      renewal: JobRenewal;
       listing: JobListing;
       runners: RunnerRegistry;
     },
@@ -375,6 +380,7 @@ export class Node {
       WAIT: (request, session) =>
         files.wait(request.hash, Math.min(request.timeoutMs, waitMsMax), session),
       RLSE: (request, session) => jobs.release(request.hash, request.lease, session),
+      RNEW: (request, session) => renewal.renew(request.leases, session),
       INFO: (request) =>
         ack(encoder.encode(JSON.stringify(this.info(request.maxAgeMs))).toBase64()),
       PEER: (request, session) => {
