@@ -176,6 +176,13 @@ export const leaseMsDefault = 10_000;
  */
 export const leaseRenewalsPerLease = 3;
 
+/**
+ * Longest gap between a runner's renewals, however long the lease: a
+ * cancelled job learns it from the next renewal's reply, so a running job
+ * is stopped within 2 s of its cancel (this, a round trip, the kill).
+ */
+export const leaseRenewMsMax = 1_000;
+
 /** Shortest gap between a runner's renewals, however short the lease: bounds their cost. */
 export const leaseRenewMsMin = 100;
 

@@ -11,6 +11,7 @@ import { checkName, ComputeCloud, type FileObject } from "./cloud.ts";
 import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
 import { type Progress, progress } from "./progress.ts";
 import { addInspectionCommands, humanStatus } from "./cli_jobs.ts";
+import { addControlCommands, waitingFor } from "./cli_control.ts";
 import { parseHash } from "../protocol/hash.ts";
 import {
   defaultPort,
@@ -363,6 +364,7 @@ export function clientCommand(): Command {
     );
 
   addInspectionCommands(client, withCloud);
+  addControlCommands(client, withCloud);
   return client;
 }
 
@@ -370,7 +372,8 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
   const line = progress(`job ${job.name ?? job.hash}`, showProgress(global));
   let state: string;
   try {
-    state = await waitShowing(job, global.timeout, line);
+    // Ctrl-C leaves the job running and says how to cancel it.
+    state = await waitingFor(job.hash, () => waitShowing(job, global.timeout, line));
   } finally {
     line.stop();
   }

@@ -435,6 +435,20 @@ export class ComputeCloud {
     await this.call({ command: "RLSE", hash, ...(lease === undefined ? {} : { lease }) });
   }
 
+  /**
+   * Cancels a job (CNCL): a waiting one never runs, a running one is
+   * stopped by its runner within 2 s; it fails with reason `cancelled`,
+   * and its dependents fail naming it. Returns `cancelled`, or how the job
+   * had finished already (`done`, `failed`: then nothing changed).
+   *
+   * @throws {CloudError} on a NACK (`not-found`, `not-a-job`).
+   */
+  async cancel(job: FileObject | number): Promise<"cancelled" | "done" | "failed"> {
+    const hash = typeof job === "number" ? job : job.hashValue;
+    const [outcome] = await this.call({ command: "CNCL", hash });
+    return outcome as "cancelled" | "done" | "failed";
+  }
+
   /** Per-server inspection (INFO) of the server requests go to now. */
   async info(): Promise<Record<string, unknown>> {
     const [encoded] = await this.call({ command: "INFO" });

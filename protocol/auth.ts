@@ -46,6 +46,7 @@ export const commandRoles: { readonly [C in Command]: Role | null } = {
   JOBS: "client",
   JOBI: "client",
   RUNS: "client",
+  CNCL: "client",
   GETJ: "runner",
   HAVJ: "runner",
   UPD: "runner",

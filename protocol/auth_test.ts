@@ -76,6 +76,7 @@ Deno.test("permits() gives each role its own commands and those of the roles bel
     "JOBS",
     "JOBI",
     "RUNS",
+    "CNCL",
   ] as const;
   const runner = ["GETJ", "HAVJ", "UPD", "RLSE", "RNEW", "PROG", "RUNR"] as const;
   const server = ["BADD", "SADD", "SUCC", "PROB", "PEER", "MEMB", "HAVE", "PULL", "HOLD"] as const;

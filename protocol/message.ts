@@ -115,6 +115,11 @@ export type Request =
     readonly lease?: string;
   }
   | {
+    /** Cancels a job (docs/PROTOCOL.md 5.30). */
+    readonly command: "CNCL";
+    readonly hash: number;
+  }
+  | {
     /** A runner renews the leases of the jobs it runs (docs/PROTOCOL.md 5.29). */
     readonly command: "RNEW";
     readonly leases: readonly HeldLease[];
@@ -366,6 +371,7 @@ export function encodeRequest(request: Request): string {
     case "GET":
     case "GETM":
     case "STAT":
+    case "CNCL":
       return join(request.command, formatHash(request.hash));
     case "RLSE":
       return join("RLSE", formatHash(request.hash), ...opt(request.lease, leaseField));
@@ -584,6 +590,7 @@ export function parseRequest(text: string): Request {
     case "GET":
     case "GETM":
     case "STAT":
+    case "CNCL":
       expectFields(command, fields, 1, 1);
       return { command, hash: hashField(fields[0]!, "hash") };
     case "RLSE": {

@@ -110,6 +110,7 @@ const requestArb: Record<Request["command"], fc.Arbitrary<Request>> = {
   GET: fc.record({ command: fc.constant("GET" as const), hash: hashArb }),
   GETM: fc.record({ command: fc.constant("GETM" as const), hash: hashArb }),
   STAT: fc.record({ command: fc.constant("STAT" as const), hash: hashArb }),
+  CNCL: fc.record({ command: fc.constant("CNCL" as const), hash: hashArb }),
   RLSE: fc.record(
     { command: fc.constant("RLSE" as const), hash: hashArb, lease: tokenArb },
     { requiredKeys: ["command", "hash"] },

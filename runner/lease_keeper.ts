@@ -1,6 +1,6 @@
 /**
- * Keeping the leases of the jobs a runner runs: every third of a lease it
- * renews all of them in one RNEW (several when it holds more than
+ * Keeping the leases of the jobs a runner runs: every third of a lease (at
+ * most every second, so that a cancel is heard soon) it renews all of them in one RNEW (several when it holds more than
  * `renewEntriesMax`), and stops a job whose lease the ring says is lost or
  * that was cancelled, or whose lease it could not renew for a whole lease
  * (a partitioned runner: by then another runner may have the job).
@@ -14,6 +14,7 @@ import { parseRenewReply, type RenewStatus } from "../protocol/renewal.ts";
 import {
   leaseMsDefault,
   leaseRenewalsPerLease,
+  leaseRenewMsMax,
   leaseRenewMsMin,
   renewEntriesMax,
   renewRequestMs,
@@ -75,9 +76,10 @@ export class LeaseKeeper {
     this.#log = options.log ?? (() => {});
   }
 
-  /** The gap between two renewals now: a third of the lease the ring gives. */
+  /** The gap between two renewals now: a third of the lease the ring gives, at most a second. */
   get intervalMs(): number {
-    return Math.max(leaseRenewMsMin, Math.floor(this.#leaseMs / leaseRenewalsPerLease));
+    const third = Math.floor(this.#leaseMs / leaseRenewalsPerLease);
+    return Math.max(leaseRenewMsMin, Math.min(third, leaseRenewMsMax));
   }
 
   /** Keeps the lease `lease` of job `hash` (just taken) until `release()`. */

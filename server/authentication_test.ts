@@ -48,6 +48,7 @@ const everyCommand: { readonly [C in Command]: Request } = {
   WAIT: { command: "WAIT", hash: 1, timeoutMs: 0 },
   RLSE: { command: "RLSE", hash: 1 },
   RNEW: { command: "RNEW", leases: [] },
+  CNCL: { command: "CNCL", hash: 1 },
   INFO: { command: "INFO" },
   PEER: { command: "PEER", host: "evil", port: 1 },
   MEMB: {

@@ -14,6 +14,7 @@ import { ack, type HeldLease, type Reply } from "../protocol/message.ts";
 import type { ServerContext } from "./context.ts";
 import { parseRenewReply, type RenewStatus } from "../protocol/renewal.ts";
 import { combineRenewals, type LeaseRenewals } from "./lease_renewals.ts";
+import type { ObjectIndex } from "./object_index.ts";
 import type { Replication } from "./replication.ts";
 import type { Session } from "./session.ts";
 
@@ -24,15 +25,17 @@ const ownerAnswerMs = 2_000;
 export class JobRenewal {
   readonly #ctx: ServerContext;
   readonly #replication: Replication;
+  readonly #index: ObjectIndex;
   readonly #renewals: LeaseRenewals;
 
   /** Renewals through `replication`'s owners, kept in `renewals`. */
   constructor(
     ctx: ServerContext,
-    rooms: { replication: Replication; renewals: LeaseRenewals },
+    rooms: { replication: Replication; index: ObjectIndex; renewals: LeaseRenewals },
   ) {
     this.#ctx = ctx;
     this.#replication = rooms.replication;
+    this.#index = rooms.index;
     this.#renewals = rooms.renewals;
   }
 
@@ -72,8 +75,12 @@ export class JobRenewal {
   }
 
   #renewHere(held: HeldLease): RenewStatus {
-    const object = this.#ctx.store.get(held.hash);
-    const job = object?.meta.kind === "job" ? object.meta : undefined;
+    // Running jobs are open: their records are in memory; a finished one is read from the store.
+    let job = this.#index.openJob(held.hash);
+    if (job === undefined) {
+      const object = this.#ctx.store.get(held.hash);
+      job = object?.meta.kind === "job" ? object.meta : undefined;
+    }
     return this.#renewals.renew(held.hash, held.lease, job, this.#ctx.now());
   }
 

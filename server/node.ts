@@ -49,6 +49,7 @@ import type { ServerContext } from "./context.ts";
 import { FileCommands } from "./file_commands.ts";
 import { Inspection, type RequestObserver } from "./inspection.ts";
 import { JobQueue } from "./job_queue.ts";
+import { JobCancel } from "./job_cancel.ts";
 import { JobRenewal } from "./job_renewal.ts";
 import { LeaseRenewals } from "./lease_renewals.ts";
 import { JobReports } from "./job_reports.ts";
@@ -195,6 +196,7 @@ export class Node {
       submission,
       reports: rooms.reports,
       renewal: new JobRenewal(ctx, rooms),
+      cancelling: new JobCancel(ctx, rooms),
       listing,
       runners: this.#inspection.runners,
     });
@@ -347,11 +349,12 @@ export class Node {
   }
 
   #handlerTable(
-    { files, submission, reports, renewal, listing, runners }: {
+    { files, submission, reports, renewal, cancelling, listing, runners }: {
       files: FileCommands;
       submission: JobSubmission;
       reports: JobReports;
       renewal: JobRenewal;
+      cancelling: JobCancel;
       listing: JobListing;
       runners: RunnerRegistry;
     },
@@ -381,6 +384,7 @@ export class Node {
         files.wait(request.hash, Math.min(request.timeoutMs, waitMsMax), session),
       RLSE: (request, session) => jobs.release(request.hash, request.lease, session),
       RNEW: (request, session) => renewal.renew(request.leases, session),
+      CNCL: (request, session) => cancelling.cancel(request.hash, session),
       INFO: (request) =>
         ack(encoder.encode(JSON.stringify(this.info(request.maxAgeMs))).toBase64()),
       PEER: (request, session) => {

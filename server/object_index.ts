@@ -80,6 +80,11 @@ export class ObjectIndex {
     return this.#openJobs.entries();
   }
 
+  /** The job `hash` held here when it is not finished. */
+  openJob(hash: number): JobMeta | undefined {
+    return this.#openJobs.get(hash);
+  }
+
   /** How many jobs held here are not finished. */
   get openJobCount(): number {
     return this.#openJobs.size;
