@@ -79,7 +79,7 @@ export const requestTimeoutMs = 30_000;
  * server balance load to within a few percent; more only slows lookups and
  * bloats membership messages. GETS lists every position of every server in
  * one frame (about 25 bytes each), so a ring holds at most about 2 500
- * positions in all: ten servers at 256, eighty at the default 32.
+ * positions in all: ten servers at 256, about 300 at the default 8.
  */
 export const ringSaltsMax = 256;
 

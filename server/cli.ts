@@ -180,7 +180,18 @@ export function serverCommand(): Command {
       integerOption(1, 16),
       2,
     )
-    .option("--vnodes <n>", "ring positions of this server", integerOption(1, ringSaltsMax), 32)
+    .option(
+      "--vnodes <n>",
+      "ring positions of a server of weight 1 (chosen by token allocation at its first join)",
+      integerOption(1, ringSaltsMax),
+      8,
+    )
+    .option(
+      "--weight <w>",
+      "this server's size against one of weight 1: it takes vnodes × weight positions, and its share of the keyspace follows",
+      weightOption,
+      1,
+    )
     .option(
       "--lease-ms <ms>",
       "how long a job stays handed out without a renewal from its runner (runners renew every third of it)",
@@ -270,7 +281,7 @@ export function serverCommand(): Command {
           ...security,
           dataDir,
           replicas: options.replicas,
-          vnodes: options.vnodes,
+          vnodes: positionsFor(options.vnodes, options.weight),
           leaseMs: options.leaseMs,
           connectionsMax: options.maxConnections,
           connectionsPerAddressMax: options.maxConnectionsPerAddress,
@@ -349,4 +360,22 @@ function serverSecurity(
     ...(tls ? { tls } : {}),
     ...(peerTls ? { peerTls } : {}),
   };
+}
+
+/**
+ * Parses `--weight`: a decimal number from 0.01 to 32.
+ *
+ * @throws {InvalidArgumentError} when the text is not one.
+ */
+export function weightOption(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || value < 0.01 || value > 32) {
+    throw new InvalidArgumentError("expected a number from 0.01 to 32");
+  }
+  return value;
+}
+
+/** Ring positions of a server of `weight`: vnodes × weight, rounded, within 1 … ringSaltsMax. */
+export function positionsFor(vnodes: number, weight: number): number {
+  return Math.min(ringSaltsMax, Math.max(1, Math.round(vnodes * weight)));
 }

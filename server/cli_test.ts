@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { exposure, isLoopback, serverCredential } from "./cli.ts";
+import { exposure, isLoopback, positionsFor, serverCredential, weightOption } from "./cli.ts";
 
 const base = { insecure: false, hostname: "hostA", port: 11111 };
 
@@ -70,4 +70,16 @@ Deno.test("serverCredential() takes --token-file, else a server $CLOUD_TOKEN, el
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("--weight: a decimal from 0.01 to 32, and positions follow it within 1 … 256", () => {
+  assert.equal(weightOption("2"), 2);
+  assert.equal(weightOption("0.5"), 0.5);
+  for (const bad of ["0", "-1", "33", "x", "1e3", ""]) {
+    assert.throws(() => weightOption(bad), /expected a number from 0\.01 to 32/, bad);
+  }
+  assert.equal(positionsFor(8, 1), 8);
+  assert.equal(positionsFor(8, 2.5), 20);
+  assert.equal(positionsFor(8, 0.01), 1);
+  assert.equal(positionsFor(32, 32), 256);
 });

@@ -37,6 +37,7 @@ import {
   toMember,
 } from "./membership.ts";
 import { type PeerTransport, splitId } from "./peers.ts";
+import { allocateSalts } from "../protocol/placement.ts";
 import { defaultSalts, memberId, type Ring } from "../protocol/ring.ts";
 import type { Store } from "./store.ts";
 
@@ -81,6 +82,8 @@ export class Membership {
   #gossipCursor = 0;
   /** Where the next MEMB's share of the table starts (gossipRecords). */
   #recordsCursor = 0;
+  /** No positions kept from an earlier run: {@linkcode join} allocates them. */
+  #allocate = false;
 
   /** An empty table; {@linkcode load} fills it. */
   constructor(options: MembershipOptions) {
@@ -120,13 +123,17 @@ export class Membership {
       this.#members.set(member.id, dead ? { ...member, deadSinceMs: now } : member);
     }
     const previous = this.#members.get(this.id);
+    // A restart keeps its positions (its data stays where it is); a new
+    // server, or one started with another --vnodes, gets new ones at join.
+    const kept = previous?.salts.length === this.#options.vnodes ? previous.salts : undefined;
+    this.#allocate = kept === undefined;
     const self: Member = {
       id: this.id,
       host: this.#options.host,
       port: this.#options.port,
       incarnation: (previous?.incarnation ?? 0) + 1,
       alive: true,
-      salts: defaultSalts(this.#options.vnodes),
+      salts: kept ?? defaultSalts(this.#options.vnodes),
     };
     this.#setMembers([self]);
   }
@@ -382,6 +389,14 @@ export class Membership {
       throw new Error(`Cannot join the ring: none of ${[...seeds].join(", ")} answers`);
     }
     for (const id of this.alivePeers()) if (!reached.has(id)) this.#declareDead(id);
+    if (this.#allocate) {
+      // The crawl's MEMB told the ring of the default positions: the chosen
+      // ones go out with a higher incarnation, which supersedes them.
+      const others = this.aliveMembers().filter((m) => m.id !== this.id);
+      const salts = allocateSalts(others, this.id, this.#options.vnodes);
+      this.#setMembers([{ ...this.self, incarnation: this.self.incarnation + 1, salts }]);
+      this.#allocate = false;
+    }
     const positions = this.#ring.positions.length;
     if (positions > ringPositionsMax) {
       throw new Error(

@@ -207,6 +207,11 @@ export class Node {
     return this.#membership.ring;
   }
 
+  /** The salts of this server's own ring positions (chosen at its first join). */
+  get salts(): readonly number[] {
+    return this.#membership.self.salts;
+  }
+
   // ---------------------------------------------------------------- start/stop
 
   /**

@@ -87,7 +87,7 @@ Deno.test({
       assert.equal(JSON.parse(status.stdout).reason, "exception");
 
       const servers = await runCloud([...at, "servers"]);
-      assert.equal(servers.stdout, `127.0.0.1 ${server.port} 32 positions\n`);
+      assert.equal(servers.stdout, `127.0.0.1 ${server.port} 8 positions\n`);
       const info = await runCloud([...at, "--json", "info", "--all"]);
       assert.equal((JSON.parse(info.stdout) as { id: string }[])[0]!.id, server.id);
     } finally {

@@ -500,7 +500,7 @@ Deno.test("server INFO describes the server and its objects", async () => {
     const info = await cloud.info();
     assert.equal(info.id, server.id);
     assert.equal((info.objects as { objects: number }).objects, 1);
-    assert.equal((info.positions as string[]).length, 32);
+    assert.equal((info.positions as string[]).length, 8);
   } finally {
     cloud.close();
   }

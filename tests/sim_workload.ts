@@ -23,7 +23,7 @@ import {
   type StoredObject,
   versionOf,
 } from "../server/objects.ts";
-import { defaultSalts, Ring } from "../protocol/ring.ts";
+import { Ring } from "../protocol/ring.ts";
 import {
   Cluster,
   type Endpoint,
@@ -182,7 +182,7 @@ class Run {
       // servers may act as one object's owner until the news is refuted.
       this.count("false deaths");
       const ring = new Ring(
-        this.cluster.live().map((s) => ({ id: s.id, salts: defaultSalts(s.vnodes) })),
+        this.cluster.live().map((s) => ({ id: s.id, salts: s.node.salts })),
       );
       this.falseDeaths.push({ atMs: this.scheduler.now, victim: victim.id, ring });
       this.trace(() => `${server.id} declared live ${declared} dead`);

@@ -10,6 +10,7 @@ import { dagScenario } from "./dag.ts";
 import { jobsScenario } from "./jobs.ts";
 import { objectsScenario } from "./objects.ts";
 import { repairScenario } from "./repair.ts";
+import { ringScenario } from "./ring.ts";
 
 /** All scenarios. */
 export const scenarios: readonly Scenario[] = [
@@ -18,6 +19,7 @@ export const scenarios: readonly Scenario[] = [
   jobsScenario,
   dagScenario,
   repairScenario,
+  ringScenario,
 ];
 
 /**
