@@ -30,13 +30,6 @@ export const KNOWN_VIOLATIONS: readonly KnownViolation[] = [
   },
   {
     scenario: "disk-full",
-    matches: /refused while s2's disk was full did not say so/,
-    issue:
-      "issue 17 (disk full): a write refused for a full disk is `NACK:internal` (node.ts:273) or, through a " +
-      "peer, `NACK:unavailable ... refused a copy ... internal` (node.ts #writeTo): no reason of its own",
-  },
-  {
-    scenario: "disk-full",
     matches: /^lost: acknowledged [0-9a-f]{8} read after healing via \S+: content /,
     issue:
       "issue 17 (disk full; seed 5, seen in the full-suite run): an ADD acknowledged by a primary whose disk was " +
