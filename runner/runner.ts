@@ -20,6 +20,7 @@ import {
   runnerSandboxFailuresMax,
   runnerWatchPollMs,
 } from "../limits.ts";
+import { deliverReport, giveBack as giveBackJob } from "./hand_back.ts";
 import { type HeldInputs, InputCache } from "./input_cache.ts";
 import { type KeptJob, LeaseKeeper } from "./lease_keeper.ts";
 import { type HeldJob, Presence } from "./presence.ts";
@@ -230,48 +231,27 @@ export async function runJobs(options: RunnerOptions): Promise<RunnerSummary> {
     sandboxFailures = 0;
     const reported = await report(job, result, stdoutPath);
     const ms = Math.round(performance.now() - started);
-    if (!reported) {
-      await giveBack(job);
-      return "returned";
-    }
+    if (!reported) return "returned";
     log(`job ${job.hash} ${result.reason ? `failed (${result.reason})` : "done"} in ${ms} ms`);
     return result.reason ? "failed" : "done";
   }
 
-  /**
-   * Reports a finished job (the client stores its stdout inline or as
-   * chunks). False when the output could not be stored (the job is then
-   * given back, to run again); a report that could not be delivered is
-   * logged, and the job's lease will expire.
-   */
+  /** Reports a finished job; false when it is given back instead (hand_back.ts). */
   async function report(job: LeasedJob, result: JobResult, stdoutPath: string): Promise<boolean> {
-    try {
-      await cloud.reportJob(job, {
-        stdoutBytes: result.stdoutBytes,
-        ...(result.stdout ? { stdout: result.stdout } : { stdoutPath }),
-        stderr: result.stderr,
-        exitCode: result.exitCode,
-        reason: result.reason,
-        detail: result.detail,
-      });
-    } catch (error) {
-      if (error instanceof CloudError && error.reason === "output-not-stored") {
-        log(`cannot store the output of job ${job.hash}: ${error.message}`);
-        return false;
-      }
-      if (!(error instanceof ConnectionError || error instanceof CloudError)) throw error;
-      log(`cannot report job ${job.hash}: ${error.message}; its lease will expire`);
-    }
-    return true;
+    const outcome = await deliverReport(cloud, job, {
+      stdoutBytes: result.stdoutBytes,
+      ...(result.stdout ? { stdout: result.stdout } : { stdoutPath }),
+      stderr: result.stderr,
+      exitCode: result.exitCode,
+      reason: result.reason,
+      detail: result.detail,
+    }, { log });
+    if (outcome === "not-stored") await giveBack(job);
+    return outcome === "reported";
   }
 
   async function giveBack(job: LeasedJob): Promise<void> {
-    try {
-      await cloud.releaseJob(job);
-      log(`job ${job.hash} given back`);
-    } catch (error) {
-      log(`cannot give back job ${job.hash}: ${(error as Error).message}; its lease will expire`);
-    }
+    await giveBackJob(cloud, job, { log });
   }
 }
 

@@ -244,6 +244,10 @@ export class JobQueue {
       if (forwarded) return forwarded;
     }
     const object = this.#ctx.store.get(hash);
+    if (!object && this.#ctx.membership.ownersDead(hash, this.#ctx.replicas)) {
+      // The side of a split that holds no copy: the job exists on the other.
+      return nack("unavailable", `Job ${hex(hash)} is kept only by servers declared dead`);
+    }
     if (!object) return nack("not-found", `No job ${hex(hash)}`);
     if (object.meta.kind !== "job") return nack("not-a-job", `${hex(hash)} is a file, not a job`);
     const decision = releaseUnder(object.meta, lease);

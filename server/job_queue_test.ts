@@ -125,3 +125,21 @@ Deno.test("GETJ hands a job out again once its lease expired, and fails it as lo
   assert.ok(isJob(copy));
   assert.equal(copy.meta.reason, "lost");
 });
+
+Deno.test("RLSE answers unavailable, not not-found, while every server that kept the job is declared dead", async () => {
+  await using ring = await TestRing.start(4);
+  const entry = ring.servers[0]!;
+  let found: { job: number; lease: string } | null = null;
+  for (let i = 0; !found; i++) {
+    const { job } = await addJob(ring, entry, `job${i}`);
+    const taken = await takeJob(ring, entry);
+    if (!entry.node.ring.owners(job, 2).includes(entry.id) && taken.hash === job) {
+      found = { job, lease: taken.lease };
+    }
+  }
+  for (const id of entry.node.ring.owners(found.job, 2)) ring.kill(ring.server(id));
+  for (let i = 0; i < 3; i++) {
+    const reply = await ring.call(entry, { command: "RLSE", hash: found.job, lease: found.lease });
+    assert.equal(!reply.ok && reply.reason, "unavailable", `give-back ${i}`);
+  }
+});

@@ -173,3 +173,23 @@ export function gossipRecords(
 export function ringOf(table: ReadonlyMap<string, Member>): Ring {
   return new Ring([...table.values()].filter((m) => m.alive));
 }
+
+/** The ring of every member of a table, the dead ones too: where copies were put before they died. */
+export function fullRingOf(table: ReadonlyMap<string, Member>): Ring {
+  return new Ring([...table.values()]);
+}
+
+/**
+ * True when every owner of `hash` on the ring of all members (`fullRing`,
+ * the dead too) is declared dead in `table`: the copies of an object
+ * written before they died are then out of reach, and not finding it says
+ * nothing about whether it exists.
+ */
+export function ownersAllDead(
+  table: ReadonlyMap<string, Member>,
+  fullRing: Ring,
+  options: { readonly hash: number; readonly count: number },
+): boolean {
+  const owners = fullRing.owners(options.hash, options.count);
+  return owners.length > 0 && owners.every((id) => table.get(id)?.alive !== true);
+}

@@ -30,9 +30,11 @@ import {
 } from "../limits.ts";
 import {
   forgottenMembers,
+  fullRingOf,
   gossipRecords,
   type Member,
   mergeMembers,
+  ownersAllDead,
   ringOf,
   toMember,
 } from "./membership.ts";
@@ -76,6 +78,8 @@ export class Membership {
   readonly #log: (message: string) => void;
   readonly #members = new Map<string, Member>();
   #ring: Ring;
+  /** The ring of every member, the dead too (built when first asked after a change). */
+  #fullRing: Ring | null = null;
   /** Missed heartbeats of members not yet declared dead. */
   readonly #suspects = new Map<string, number>();
   #peerCursor = 0;
@@ -97,6 +101,16 @@ export class Membership {
   /** The live members' ring. */
   get ring(): Ring {
     return this.#ring;
+  }
+
+  /**
+   * True when every server that owned `hash` among `count` copies, on the
+   * ring of all members known (the dead too), is declared dead: a read that
+   * found no copy must say `unavailable`, not `not-found`.
+   */
+  ownersDead(hash: number, count: number): boolean {
+    this.#fullRing ??= fullRingOf(this.#members);
+    return ownersAllDead(this.#members, this.#fullRing, { hash, count });
   }
 
   /** This server's own record (after {@linkcode load}). */
@@ -220,6 +234,7 @@ export class Membership {
   #setMembers(members: readonly Member[]): void {
     if (members.length === 0) return;
     for (const member of members) this.#members.set(member.id, member);
+    this.#fullRing = null;
     this.#options.store.saveMembers(members);
     const before = this.#ring;
     this.#ring = ringOf(this.#members);
@@ -318,6 +333,7 @@ export class Membership {
       keepMs: deadMemberKeepMs,
     });
     if (ids.length === 0) return;
+    this.#fullRing = null;
     for (const id of ids) {
       this.#members.delete(id);
       this.#suspects.delete(id);

@@ -63,7 +63,7 @@ import { Repair } from "./repair.ts";
 import { Replication, UnavailableError } from "./replication.ts";
 import type { RunnerRegistry } from "./runner_registry.ts";
 import type { Session } from "./session.ts";
-import type { Store } from "./store.ts";
+import { isDiskFull, type Store } from "./store.ts";
 
 export type { RequestEvent, RequestObserver } from "./inspection.ts";
 
@@ -335,6 +335,9 @@ export class Node {
       if (error instanceof ManifestError) return nack(error.reason, error.message);
       if (error instanceof UnavailableError) return nack("unavailable", error.message);
       if (error instanceof ConnectionError) return nack("unavailable", error.message);
+      if (isDiskFull(error)) {
+        return nack("unavailable", `Disk full on ${this.id}: cannot store (${(error as Error).message})`);
+      }
       this.#log(`internal error on ${request.command}: ${(error as Error).stack ?? error}`);
       return nack("internal", (error as Error).message);
     }

@@ -128,7 +128,8 @@ export class Replication {
    * (while the ring is moving, unless `everywhere` is false) on every other
    * server. A copy fetched by an owner that lacked it is stored (read repair).
    *
-   * @throws {UnavailableError} with `strict`, when no copy was found and some server did not answer.
+   * @throws {UnavailableError} with `strict`, when no copy was found and some server did not
+   * answer, or every owner of the hash on the ring of all members (the dead too) is declared dead.
    */
   async find(hash: number, options: FindOptions = {}): Promise<StoredObject | undefined> {
     const metaOnly = options.metaOnly ?? false;
@@ -162,6 +163,14 @@ export class Replication {
     if (!best && options.strict && unreachable > 0) {
       throw new UnavailableError(
         `${hex(hash)} is on none of the servers that answered; ${unreachable} could not be reached`,
+      );
+    }
+    if (!best && options.strict && this.#ctx.membership.ownersDead(hash, this.#ctx.replicas)) {
+      // Its copies may be on them (a split, two servers down): not-found would be a lie.
+      throw new UnavailableError(
+        `${
+          hex(hash)
+        } is on none of the live servers, and every server that kept it is declared dead`,
       );
     }
     return best;

@@ -24,7 +24,8 @@ export interface ReplicationState {
   readonly round: number;
   /**
    * Servers that hold the copy now. A replica that answered with a
-   * collision counts too: the primary decided, the replica is logged.
+   * collision does not: it holds another object at that hash (one the
+   * primary lost, e.g. to a failed commit), so the copy is not on it.
    */
   readonly written: readonly string[];
   /** How many of `written` held the copy before the first write. */
@@ -104,7 +105,7 @@ export function afterWrites(
     }
     return { ...state, round: state.round + 1, queued: null };
   }
-  const reached = step.targets.filter((_, i) => outcomes[i] !== "unreachable");
+  const reached = step.targets.filter((_, i) => outcomes[i] === "ok");
   return {
     ...state,
     written: [...state.written, ...reached],

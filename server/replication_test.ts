@@ -63,3 +63,29 @@ Deno.test("Replication.find() answers unavailable, not not-found, when an owner 
   const again = await ring.call(entry, { command: "GET", hash });
   assert.equal(!again.ok && again.reason, "not-found");
 });
+
+Deno.test("GET answers unavailable, not not-found, while every server that kept the object is declared dead", async () => {
+  await using ring = await TestRing.start(4);
+  const entry = ring.servers[0]!;
+  let hash = 0;
+  for (let i = 0; !hash; i++) {
+    const candidate = await addFile(ring, entry, `f${i}`, `content ${i}`);
+    if (!entry.node.ring.owners(candidate, 2).includes(entry.id)) hash = candidate;
+  }
+  const owners = entry.node.ring.owners(hash, 2);
+  // A hash nobody wrote, kept by live servers.
+  const absent = entry.node.ring.positions.find((p) => p.member === entry.id)!.hash;
+  for (const id of owners) ring.kill(ring.server(id));
+  // The first read finds the owners gone (and declares them dead); the next
+  // ones ask only the live servers, which never held a copy.
+  for (let i = 0; i < 3; i++) {
+    const reply = await ring.call(entry, { command: "GET", hash });
+    assert.equal(!reply.ok && reply.reason, "unavailable", `read ${i}`);
+  }
+  assert.ok(owners.every((id) => !entry.node.ring.members.includes(id)), "declared dead");
+  const stat = await ring.call(entry, { command: "STAT", hash });
+  assert.equal(!stat.ok && stat.reason, "unavailable");
+  // A hash nobody wrote whose owners are alive is still not-found.
+  const none = await ring.call(entry, { command: "GET", hash: absent });
+  assert.equal(!none.ok && none.reason, "not-found");
+});

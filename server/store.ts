@@ -341,6 +341,15 @@ export class Store {
   }
 }
 
+/**
+ * True when `error` is SQLite's `SQLITE_FULL` ("database or disk is full"):
+ * the data directory's filesystem has no room left. A write refused for it
+ * is answered `unavailable` with a detail saying so (PROTOCOL.md 6).
+ */
+export function isDiskFull(error: unknown): boolean {
+  return error instanceof Error && /database or disk is full|SQLITE_FULL/i.test(error.message);
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

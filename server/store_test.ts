@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { Store, StoreVersionError } from "./store.ts";
+import { isDiskFull, Store, StoreVersionError } from "./store.ts";
 import { type FileMeta, isJob, type JobMeta, type StoredObject } from "./objects.ts";
 
 const encoder = new TextEncoder();
@@ -177,4 +177,23 @@ Deno.test("Store refuses a data directory written by another schema version", as
     () => new Store(path),
     (error: Error) => error instanceof StoreVersionError && /schema 1/.test(error.message),
   );
+});
+
+Deno.test("isDiskFull() tells SQLite's full disk from other errors", () => {
+  const db = new DatabaseSync(":memory:");
+  try {
+    db.exec("PRAGMA max_page_count = 8; CREATE TABLE t (data BLOB)");
+    let full: unknown;
+    try {
+      for (let i = 0; i < 100; i++) {
+        db.prepare("INSERT INTO t VALUES (?)").run(new Uint8Array(4096));
+      }
+    } catch (error) {
+      full = error;
+    }
+    assert.ok(isDiskFull(full), `${full}`);
+    assert.equal(isDiskFull(new Error("no such table: t")), false);
+  } finally {
+    db.close();
+  }
 });
