@@ -336,7 +336,10 @@ export class Node {
       if (error instanceof UnavailableError) return nack("unavailable", error.message);
       if (error instanceof ConnectionError) return nack("unavailable", error.message);
       if (isDiskFull(error)) {
-        return nack("unavailable", `Disk full on ${this.id}: cannot store (${(error as Error).message})`);
+        return nack(
+          "unavailable",
+          `Disk full on ${this.id}: cannot store (${(error as Error).message})`,
+        );
       }
       this.#log(`internal error on ${request.command}: ${(error as Error).stack ?? error}`);
       return nack("internal", (error as Error).message);
