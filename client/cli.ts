@@ -8,7 +8,16 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import { checkName, ComputeCloud, type FileObject } from "./cloud.ts";
-import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
+import {
+  describe,
+  exitStatus,
+  Failure,
+  openInput,
+  print,
+  readInput,
+  restoreTerminal,
+} from "./cli_io.ts";
+import { writeAtomically } from "./cli_output.ts";
 import { type Progress, progress } from "./progress.ts";
 import { addInspectionCommands, humanStatus } from "./cli_jobs.ts";
 import { parseHash } from "../protocol/hash.ts";
@@ -252,23 +261,17 @@ export function clientCommand(): Command {
     .option("-o, --output <path>", "write to this file instead of stdout")
     .action((hash: string, options: { output?: string }, command: Command) =>
       withCloud(command, async (cloud, global) => {
-        const file = options.output
-          ? await Deno.open(options.output, { write: true, create: true, truncate: true })
-          : undefined;
-        await Deno.permissions.revoke({ name: "write" });
-        const target = file ?? Deno.stdout;
-        try {
-          await fetchTo(cloud.file(hash), (chunk) => writeTo(target, chunk), {
-            timeoutMs: global.timeout,
-            show: showProgress(global),
-            toStdout: !file,
-          });
-        } catch (error) {
-          await file?.truncate(0).catch(() => {});
-          throw error;
-        } finally {
-          file?.close();
+        const fetchOptions = { timeoutMs: global.timeout, show: showProgress(global) };
+        if (options.output === undefined) {
+          await Deno.permissions.revoke({ name: "write" });
+          await fetchTo(cloud.file(hash), print, { ...fetchOptions, toStdout: true });
+          return;
         }
+        await writeAtomically(
+          options.output,
+          (write) => fetchTo(cloud.file(hash), write, { ...fetchOptions, toStdout: false }).then(),
+          restoreTerminal,
+        );
       })
     );
 

@@ -28,6 +28,12 @@ export async function writeTo(
   while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
 }
 
+/** Clears a progress line and shows the cursor again on a terminal stderr (after Ctrl-C). */
+export function restoreTerminal(): void {
+  if (!Deno.stderr.isTerminal()) return;
+  Deno.stderr.writeSync(encoder.encode("\r\x1b[2K\x1b[?25h"));
+}
+
 /** Reads a path, or stdin for "-"; `what` names it in the error. */
 export async function readInput(path: string, what: string): Promise<Uint8Array> {
   if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());

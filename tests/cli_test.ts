@@ -201,3 +201,42 @@ Deno.test("cloud client add-job refuses names holding ':' with one line, before 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cloud client get -o never harms an existing file: unknown hash, a real fetch, server unreachable", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const target = `${directory}/keep.txt`;
+    const precious = new Uint8Array([0, 1, 2, 250, 10, 13, 99]);
+    await Deno.writeFile(target, precious);
+    const names = () => [...Deno.readDirSync(directory)].map((e) => e.name);
+    await using server = await ServerProcess.start();
+    const at = ["client", "-s", server.id];
+    const unknown = await runCloud([...at, "get", "deadbeef", "-o", target]);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.deepEqual(await Deno.readFile(target), precious);
+    assert.deepEqual(names(), ["keep.txt"]);
+    const added = await runCloud([...at, "add-string", "f", "fresh content"]);
+    assert.equal(added.code, 0, added.stderr);
+    const hash = added.stdout.trim();
+    const fetched = await runCloud([...at, "get", hash, "-o", `${directory}/new.txt`]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.equal(await Deno.readTextFile(`${directory}/new.txt`), "fresh content");
+    assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
+    const port = server.port;
+    await server.kill("SIGKILL");
+    const unreachable = await runCloud([
+      "client",
+      "-s",
+      `127.0.0.1:${port}`,
+      "get",
+      hash,
+      "-o",
+      target,
+    ]);
+    assert.equal(unreachable.code, 3, unreachable.stderr);
+    assert.deepEqual(await Deno.readFile(target), precious);
+    assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
