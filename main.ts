@@ -11,30 +11,41 @@
  * @module
  */
 
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { authCommand } from "./cli/auth_init.ts";
 import { serverCommand } from "./server/cli.ts";
 import { clientCommand } from "./client/cli.ts";
 import { runnerCommand } from "./runner/cli.ts";
 import { ConnectionError } from "./protocol/connection.ts";
 
+/** Makes `command` and all its subcommands throw instead of exiting, so usage errors exit 2. */
+function throwOnExit(command: Command): Command {
+  command.exitOverride();
+  for (const sub of command.commands) throwOnExit(sub);
+  return command;
+}
+
 /** Builds the command line of `cloud`. */
 export function program(): Command {
-  return new Command("cloud")
-    .description(
-      "a distributed Python compute service: servers store files and jobs, runners run them",
-    )
-    .version("0.1.0")
-    .addCommand(serverCommand())
-    .addCommand(runnerCommand())
-    .addCommand(clientCommand())
-    .addCommand(authCommand());
+  return throwOnExit(
+    new Command("cloud")
+      .description(
+        "a distributed Python compute service: servers store files and jobs, runners run them",
+      )
+      .version("0.1.0")
+      .addCommand(serverCommand())
+      .addCommand(runnerCommand())
+      .addCommand(clientCommand())
+      .addCommand(authCommand()),
+  );
 }
 
 if (import.meta.main) {
   try {
     await program().parseAsync(Deno.args, { from: "user" });
   } catch (error) {
+    // Commander printed its message already; help and --version are no errors, the rest is usage (2).
+    if (error instanceof CommanderError) Deno.exit(error.exitCode === 0 ? 0 : 2);
     console.error(`cloud: ${(error as Error).message}`);
     // As the client's statuses: 3 when no server could be reached.
     Deno.exit(error instanceof ConnectionError ? 3 : 1);

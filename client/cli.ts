@@ -23,14 +23,14 @@ import { addInspectionCommands, humanStatus } from "./cli_jobs.ts";
 import { parseHash } from "../protocol/hash.ts";
 import {
   defaultPort,
-  parseServer,
-  positiveInteger,
+  durationOption,
+  parseServerList,
   type SecurityFlags,
   securityFrom,
   securityOptions,
 } from "../cli/options.ts";
 import { isRunningState } from "../protocol/states.ts";
-import { clientWaitMsDefault, infoTimeoutMs } from "../limits.ts";
+import { clientWaitMsDefault, infoTimeoutMs, requestTimeoutMs } from "../limits.ts";
 
 export { exitStatus } from "./cli_io.ts";
 
@@ -117,17 +117,21 @@ async function withCloud(
   work: (cloud: ComputeCloud, options: GlobalOptions) => Promise<void>,
 ): Promise<void> {
   const options = command.optsWithGlobals() as GlobalOptions;
-  const { host, port } = parseServer(options.server);
-  await Deno.permissions.revoke({ name: "run" });
-  await Deno.permissions.revoke({ name: "ffi" });
   let cloud: ComputeCloud;
   try {
-    cloud = new ComputeCloud(host, port, securityFrom(options));
+    const [first, ...fallback] = parseServerList(options.server);
+    cloud = new ComputeCloud(first!.host, first!.port, {
+      ...securityFrom(options),
+      fallback,
+      requestTimeoutMs: Math.min(options.timeout, requestTimeoutMs),
+    });
   } catch (error) {
     console.error(`cloud client: ${(error as Error).message}`);
     Deno.exitCode = exitStatus.usage;
     return;
   }
+  await Deno.permissions.revoke({ name: "run" });
+  await Deno.permissions.revoke({ name: "ffi" });
   try {
     await work(cloud, options);
   } catch (error) {
@@ -155,15 +159,15 @@ export function clientCommand(): Command {
       .description("talk to a ring: upload files, submit jobs, wait for and fetch results"),
   )
     .option(
-      "-s, --server <host:port>",
-      "a server of the ring",
+      "-s, --server <host:port,...>",
+      "servers of the ring, tried in order ($CLOUD_SERVER, same form)",
       Deno.env.get("CLOUD_SERVER") ?? `localhost:${defaultPort}`,
     )
     .option("--json", "print results as JSON")
     .option(
-      "-t, --timeout <ms>",
-      "give up waiting after this long",
-      positiveInteger,
+      "-t, --timeout <duration>",
+      "give up waiting after this long, connecting included (500ms, 10s, 5m, 2h; a plain number is ms)",
+      durationOption(1, 2_147_483_647),
       clientWaitMsDefault,
     );
 

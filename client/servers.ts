@@ -61,6 +61,13 @@ export class Servers {
     return `${server.host}:${server.port}`;
   }
 
+  /** Adds a server to fall back to (after those known), as `-s a:1,b:2` lists them. */
+  add(host: string, port: number): void {
+    if (!this.#servers.some((s) => s.host === host && s.port === port)) {
+      this.#servers.push({ host, port });
+    }
+  }
+
   /** The ring as the last server table described it, if known. */
   get ring(): Ring | undefined {
     return this.#ring;

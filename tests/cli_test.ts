@@ -240,3 +240,48 @@ Deno.test("cloud client get -o never harms an existing file: unknown hash, a rea
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("cloud client: -s and $CLOUD_SERVER take a list and fall back to the next server; -t bounds a silent server; usage errors exit 2", async () => {
+  await using server = await ServerProcess.start();
+  const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = dead.addr.port;
+  dead.close();
+  const listed = await runCloud([
+    "client",
+    "-s",
+    `127.0.0.1:${deadPort},${server.id}`,
+    "add-string",
+    "x",
+    "y",
+  ]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^[0-9a-f]{8}\n$/);
+  const fromEnvironment = await runCloud(["client", "get", listed.stdout.trim()], {
+    env: { CLOUD_SERVER: `127.0.0.1:${deadPort},${server.id}` },
+  });
+  assert.equal(fromEnvironment.code, 0, fromEnvironment.stderr);
+  assert.equal(fromEnvironment.stdout, "y");
+  const badPort = await runCloud(["client", "-s", "127.0.0.1:abc", "add-string", "x", "y"]);
+  assert.equal(badPort.code, 2);
+  assert.match(badPort.stderr, /invalid port in server "127\.0\.0\.1:abc"/);
+  const badDuration = await runCloud(["client", "-s", server.id, "-t", "1x", "wait", "12345678"]);
+  assert.equal(badDuration.code, 2);
+  assert.match(badDuration.stderr, /expected a duration such as 500ms/);
+  // A port that accepts connections and never answers: -t 1s gives up, long before the 30 s default.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  try {
+    const timedOut = await runCloud(
+      ["client", "-s", `127.0.0.1:${silent.addr.port}`, "-t", "1s", "add-string", "x", "y"],
+      { signal: AbortSignal.timeout(25_000), role: null },
+    );
+    assert.equal(timedOut.code, 4, timedOut.stderr);
+  } finally {
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
+  }
+});
