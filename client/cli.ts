@@ -12,6 +12,7 @@ import {
   describe,
   exitStatus,
   Failure,
+  jobSummary,
   openInput,
   print,
   readInput,
@@ -414,6 +415,7 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
       show: showProgress(global),
       toStdout: true,
     });
+    console.error(jobSummary(job.hash, out.hash, stderr));
     return;
   }
   const data = await out.get();

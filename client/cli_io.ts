@@ -28,6 +28,21 @@ export async function writeTo(
   while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
 }
 
+/**
+ * What a finished job's `add-job` adds on stderr: its hash and output's, then
+ * the last `maxLines` lines of its stderr (noting how many were left out).
+ */
+export function jobSummary(job: string, output: string, stderr: string, maxLines = 20): string {
+  const lines = stderr.trimEnd() === "" ? [] : stderr.trimEnd().split("\n");
+  const shown = lines.slice(-maxLines);
+  const skipped = lines.length - shown.length;
+  return [
+    `job ${job} done, output ${output}${lines.length === 0 ? ", no stderr" : ", stderr:"}`,
+    ...(skipped > 0 ? [`  … ${skipped} earlier line${skipped === 1 ? "" : "s"}`] : []),
+    ...shown.map((line) => `  ${line}`),
+  ].join("\n");
+}
+
 /** Clears a progress line and shows the cursor again on a terminal stderr (after Ctrl-C). */
 export function restoreTerminal(): void {
   if (!Deno.stderr.isTerminal()) return;

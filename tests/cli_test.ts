@@ -57,6 +57,7 @@ Deno.test({
       });
       assert.equal(job.code, 0, job.stderr);
       assert.equal(job.stdout, "{'a': 2, 'b': 1}\n");
+      assert.match(job.stderr, /^job [0-9a-f]{8} done, output [0-9a-f]{8}, no stderr\n$/);
 
       const detached = await runCloud([
         ...at,
