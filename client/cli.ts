@@ -16,7 +16,7 @@ import {
   openInput,
   print,
   readInput,
-  restoreTerminal,
+  whileInterruptible,
 } from "./cli_io.ts";
 import { writeAtomically } from "./cli_output.ts";
 import { type Progress, progress } from "./progress.ts";
@@ -134,7 +134,7 @@ async function withCloud(
   await Deno.permissions.revoke({ name: "run" });
   await Deno.permissions.revoke({ name: "ffi" });
   try {
-    await work(cloud, options);
+    await whileInterruptible(() => work(cloud, options));
   } catch (error) {
     const [status, message] = describe(error, options.server);
     console.error(`cloud client: ${message}`);
@@ -275,7 +275,6 @@ export function clientCommand(): Command {
         await writeAtomically(
           options.output,
           (write) => fetchTo(cloud.file(hash), write, { ...fetchOptions, toStdout: false }).then(),
-          restoreTerminal,
         );
       })
     );

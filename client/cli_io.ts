@@ -49,6 +49,38 @@ export function restoreTerminal(): void {
   Deno.stderr.writeSync(encoder.encode("\r\x1b[2K\x1b[?25h"));
 }
 
+const cleanups = new Set<() => void>();
+
+/** Runs `cleanup` if Ctrl-C comes while `whileInterruptible` runs; returns its undoer. */
+export function atInterrupt(cleanup: () => void): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/**
+ * Runs `work`; Ctrl-C (SIGINT) meanwhile runs the cleanups registered with
+ * {@linkcode atInterrupt}, restores the terminal and exits with status 130.
+ */
+export async function whileInterruptible<T>(work: () => Promise<T>): Promise<T> {
+  const interrupted = () => {
+    for (const cleanup of cleanups) {
+      try {
+        cleanup();
+      } catch {
+        // Leave nothing half done for one failing cleanup.
+      }
+    }
+    restoreTerminal();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
+  try {
+    return await work();
+  } finally {
+    Deno.removeSignalListener("SIGINT", interrupted);
+  }
+}
+
 /** Reads a path, or stdin for "-"; `what` names it in the error. */
 export async function readInput(path: string, what: string): Promise<Uint8Array> {
   if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());

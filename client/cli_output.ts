@@ -8,7 +8,7 @@
  * @module
  */
 
-import { writeTo } from "./cli_io.ts";
+import { atInterrupt, writeTo } from "./cli_io.ts";
 
 /** A temporary file beside a target: written, then committed or abandoned. */
 export interface AtomicOutput {
@@ -69,21 +69,15 @@ export async function openAtomic(target: string): Promise<AtomicOutput> {
 
 /**
  * Runs `work` writing into an atomic output for `target`: committed when it
- * resolves, abandoned when it throws. Ctrl-C (SIGINT) abandons it, runs
- * `onInterrupt` (to restore the terminal) and exits with status 130.
+ * resolves, abandoned when it throws or on Ctrl-C (within
+ * `whileInterruptible`, cli_io.ts).
  */
 export async function writeAtomically(
   target: string,
   work: (write: (bytes: Uint8Array) => Promise<void>) => Promise<void>,
-  onInterrupt: () => void = () => {},
 ): Promise<void> {
   const output = await openAtomic(target);
-  const interrupted = () => {
-    output.abandon();
-    onInterrupt();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", interrupted);
+  const forget = atInterrupt(output.abandon);
   try {
     await work(output.write);
     await output.commit();
@@ -91,6 +85,6 @@ export async function writeAtomically(
     output.abandon();
     throw error;
   } finally {
-    Deno.removeSignalListener("SIGINT", interrupted);
+    forget();
   }
 }

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runCloud, ServerProcess, startRunner } from "./harness.ts";
+import { runCloud, ServerProcess, startRunner, TestAuth } from "./harness.ts";
 
 async function stop(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -203,7 +203,7 @@ Deno.test("cloud client add-job refuses names holding ':' with one line, before 
   }
 });
 
-Deno.test("cloud client get -o never harms an existing file: unknown hash, a real fetch, server unreachable", async () => {
+Deno.test("cloud client get -o never harms an existing file: unknown hash, Ctrl-C, server unreachable; a real fetch replaces it", async () => {
   const directory = await Deno.makeTempDir();
   try {
     const target = `${directory}/keep.txt`;
@@ -219,9 +219,42 @@ Deno.test("cloud client get -o never harms an existing file: unknown hash, a rea
     const added = await runCloud([...at, "add-string", "f", "fresh content"]);
     assert.equal(added.code, 0, added.stderr);
     const hash = added.stdout.trim();
+    await Deno.writeTextFile(`${directory}/new.txt`, "old content, longer than the new one");
     const fetched = await runCloud([...at, "get", hash, "-o", `${directory}/new.txt`]);
     assert.equal(fetched.code, 0, fetched.stderr);
     assert.equal(await Deno.readTextFile(`${directory}/new.txt`), "fresh content");
+    assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
+    // Ctrl-C while waiting for an output no runner will make: exit 130, target and directory as they were.
+    const pending = await runCloud([...at, "--json", "add-job", "p", "-", "p-out", "--detach"], {
+      stdin: new TextEncoder().encode("print(1)\n"),
+    });
+    const { output } = JSON.parse(pending.stdout) as { output: string };
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../main.ts", import.meta.url).pathname,
+        ...at,
+        "get",
+        output,
+        "-o",
+        target,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      env: { CLOUD_TOKEN_FILE: (await TestAuth.shared()).tokenFile("client") },
+    }).spawn();
+    try {
+      while (names().length < 3) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.match(names().sort()[0]!, /^\.keep\.txt\.cloud-[0-9a-f]{8}\.part$/);
+      // The SIGINT listener is in place before the temporary file is created.
+      child.kill("SIGINT");
+      assert.equal((await child.status).code, 130);
+    } finally {
+      await stop(child);
+    }
+    assert.deepEqual(await Deno.readFile(target), precious);
     assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
     const port = server.port;
     await server.kill("SIGKILL");
