@@ -97,7 +97,7 @@ Deno.test({
   },
 });
 
-Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runner too), 4 on a timeout", async () => {
+Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runner and a joining server too), 4 on a timeout", async () => {
   await using server = await ServerProcess.start();
   const at = ["client", "-s", server.id];
   const bad = await runCloud([...at, "get", "not-a-hash"]);
@@ -148,6 +148,17 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runn
   });
   assert.equal(runner.code, 3, runner.stderr);
   assert.match(runner.stderr, /Cannot connect to 127\.0\.0\.1/);
+  const data = await Deno.makeTempDir();
+  try {
+    const joining = await runCloud(["server", "0", "127.0.0.1", String(port), "--data", data], {
+      signal: AbortSignal.timeout(60_000),
+      role: null,
+    });
+    assert.equal(joining.code, 3, joining.stderr);
+    assert.match(joining.stderr, /Cannot join the ring: none of 127\.0\.0\.1:\d+ answers/);
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
 });
 
 Deno.test("cloud runner refuses a work directory another runner is using", async () => {
