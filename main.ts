@@ -18,9 +18,13 @@ import { clientCommand } from "./client/cli.ts";
 import { runnerCommand } from "./runner/cli.ts";
 import { ConnectionError } from "./protocol/connection.ts";
 
-/** Makes `command` and all its subcommands throw instead of exiting, so usage errors exit 2. */
+/**
+ * Makes a usage error commander reports (unknown option, bad argument)
+ * exit 2 as README says, in `command` and all its subcommands; help and
+ * --version still exit 0. Errors thrown by actions are not these.
+ */
 function throwOnExit(command: Command): Command {
-  command.exitOverride();
+  command.exitOverride((error: CommanderError) => Deno.exit(error.exitCode === 0 ? 0 : 2));
   for (const sub of command.commands) throwOnExit(sub);
   return command;
 }
@@ -44,8 +48,6 @@ if (import.meta.main) {
   try {
     await program().parseAsync(Deno.args, { from: "user" });
   } catch (error) {
-    // Commander printed its message already; help and --version are no errors, the rest is usage (2).
-    if (error instanceof CommanderError) Deno.exit(error.exitCode === 0 ? 0 : 2);
     console.error(`cloud: ${(error as Error).message}`);
     // As the client's statuses: 3 when no server could be reached.
     Deno.exit(error instanceof ConnectionError ? 3 : 1);
