@@ -11,24 +11,37 @@
  * @module
  */
 
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { authCommand } from "./cli/auth_init.ts";
 import { serverCommand } from "./server/cli.ts";
 import { clientCommand } from "./client/cli.ts";
 import { runnerCommand } from "./runner/cli.ts";
 import { ConnectionError } from "./protocol/connection.ts";
 
+/**
+ * Makes a usage error commander reports (unknown option, bad argument)
+ * exit 2 as README says, in `command` and all its subcommands; help and
+ * --version still exit 0. Errors thrown by actions are not these.
+ */
+function throwOnExit(command: Command): Command {
+  command.exitOverride((error: CommanderError) => Deno.exit(error.exitCode === 0 ? 0 : 2));
+  for (const sub of command.commands) throwOnExit(sub);
+  return command;
+}
+
 /** Builds the command line of `cloud`. */
 export function program(): Command {
-  return new Command("cloud")
-    .description(
-      "a distributed Python compute service: servers store files and jobs, runners run them",
-    )
-    .version("0.1.0")
-    .addCommand(serverCommand())
-    .addCommand(runnerCommand())
-    .addCommand(clientCommand())
-    .addCommand(authCommand());
+  return throwOnExit(
+    new Command("cloud")
+      .description(
+        "a distributed Python compute service: servers store files and jobs, runners run them",
+      )
+      .version("0.1.0")
+      .addCommand(serverCommand())
+      .addCommand(runnerCommand())
+      .addCommand(clientCommand())
+      .addCommand(authCommand()),
+  );
 }
 
 if (import.meta.main) {

@@ -49,16 +49,104 @@ export function positiveInteger(text: string): number {
 }
 
 /**
- * Splits `host:port` (port defaults to {@linkcode defaultPort}, host to localhost).
+ * Parses one server address, strictly: `host`, `host:port`, `:port`,
+ * `[v6]` or `[v6]:port` (port defaults to {@linkcode defaultPort}, host to
+ * localhost). A port that is not a decimal number from 1 to 65535, an empty
+ * or spaced host, or a bare IPv6 address (give it in brackets) is refused.
  *
- * @throws {InvalidArgumentError} when the port is out of range.
+ * @throws {InvalidArgumentError} naming what is wrong with `text`.
  */
 export function parseServer(text: string): { host: string; port: number } {
-  const match = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text);
-  const host = match?.[1] || "localhost";
-  const port = Number(match?.[2] ?? defaultPort);
-  if (port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port in "${text}"`);
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(.*))?$/.exec(text);
+  let host: string;
+  let portText: string | undefined;
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+  } else {
+    const colon = text.indexOf(":");
+    if (colon >= 0 && text.indexOf(":", colon + 1) >= 0) {
+      throw new InvalidArgumentError(
+        `invalid server "${text}": expected host:port (an IPv6 address in brackets: [::1]:${defaultPort})`,
+      );
+    }
+    host = colon < 0 ? text : text.slice(0, colon);
+    portText = colon < 0 ? undefined : text.slice(colon + 1);
+    if (host === "") host = "localhost";
+    if (!/^[A-Za-z0-9._-]+$/.test(host)) {
+      throw new InvalidArgumentError(`invalid host in server "${text}"`);
+    }
+  }
+  if (portText === undefined) return { host, port: defaultPort };
+  const port = Number(portText);
+  if (!/^[0-9]{1,5}$/.test(portText) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(
+      `invalid port in server "${text}": expected a number from 1 to 65535 (got "${portText}")`,
+    );
+  }
   return { host, port };
+}
+
+/**
+ * Parses a comma-separated list of servers (`-s a:1,b:2`, `$CLOUD_SERVER`),
+ * each as {@linkcode parseServer} reads it; tried in this order.
+ *
+ * @throws {InvalidArgumentError} when the list is empty or one entry is invalid.
+ */
+export function parseServerList(text: string): { host: string; port: number }[] {
+  const entries = text.split(",").map((entry) => entry.trim());
+  if (entries.every((entry) => entry === "")) {
+    throw new InvalidArgumentError("expected at least one server (host:port)");
+  }
+  return entries.filter((entry) => entry !== "").map(parseServer);
+}
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parses a duration into milliseconds: `500ms`, `10s`, `1.5s`, `5m`, `2h`,
+ * or a plain number, which is milliseconds (as these options always took).
+ *
+ * @throws {InvalidArgumentError} when it is not a duration.
+ */
+export function parseDuration(text: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(text);
+  const value = match ? Math.round(Number(match[1]) * durationUnits[match[2] ?? "ms"]!) : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(
+      `expected a duration such as 500ms, 10s, 5m or 2h, or a number of milliseconds (got "${text}")`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A parser of a duration option within bounds, in milliseconds (for
+ * commander); see {@linkcode parseDuration}.
+ *
+ * @throws {InvalidArgumentError} when the text is no duration or out of bounds.
+ */
+export function durationOption(minMs: number, maxMs: number): (text: string) => number {
+  return (text: string) => {
+    const value = parseDuration(text);
+    if (value < minMs || value > maxMs) {
+      throw new InvalidArgumentError(
+        `expected a duration from ${formatDuration(minMs)} to ${
+          formatDuration(maxMs)
+        } (got "${text}")`,
+      );
+    }
+    return value;
+  };
+}
+
+/** A duration in the largest unit that divides it: `2h`, `90s`, `1500ms`. */
+export function formatDuration(ms: number): string {
+  for (const unit of ["h", "m", "s"]) {
+    const size = durationUnits[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 /**

@@ -3,10 +3,14 @@ import fc from "fast-check";
 import { InvalidArgumentError } from "commander";
 import {
   defaultPort,
+  durationOption,
+  formatDuration,
   integerOption,
   logFormatOption,
   logLine,
+  parseDuration,
   parseServer,
+  parseServerList,
   parseTarget,
   positiveInteger,
 } from "./options.ts";
@@ -44,6 +48,53 @@ Deno.test("parseServer() splits host:port, defaulting both", () => {
   assert.deepEqual(parseServer(":99"), { host: "localhost", port: 99 });
   assert.throws(() => parseServer("h:0"), InvalidArgumentError);
   assert.throws(() => parseServer("h:70000"), InvalidArgumentError);
+});
+
+Deno.test("parseServer() is strict: a bad port or host is refused with the reason, IPv6 in brackets", () => {
+  assert.throws(() => parseServer("127.0.0.1:abc"), /invalid port in server "127\.0\.0\.1:abc"/);
+  assert.throws(() => parseServer("h:"), /invalid port/);
+  assert.throws(() => parseServer("h:12 "), /invalid port/);
+  assert.throws(() => parseServer("h:+12"), /invalid port/);
+  assert.throws(() => parseServer("a b:12"), /invalid host/);
+  assert.throws(() => parseServer("::1"), /IPv6 address in brackets/);
+  assert.deepEqual(parseServer("[::1]:99"), { host: "::1", port: 99 });
+  assert.deepEqual(parseServer("[::1]"), { host: "::1", port: defaultPort });
+});
+
+Deno.test("parseServerList() reads comma-separated servers in order", () => {
+  assert.deepEqual(parseServerList("a:1,b:2, c"), [
+    { host: "a", port: 1 },
+    { host: "b", port: 2 },
+    { host: "c", port: defaultPort },
+  ]);
+  assert.deepEqual(parseServerList("a:1,"), [{ host: "a", port: 1 }]);
+  assert.throws(() => parseServerList(","), /at least one server/);
+  assert.throws(() => parseServerList("a:1,b:x"), /invalid port in server "b:x"/);
+});
+
+Deno.test("parseDuration() takes ms, s, m, h, and a plain number as milliseconds", () => {
+  assert.equal(parseDuration("500ms"), 500);
+  assert.equal(parseDuration("10s"), 10_000);
+  assert.equal(parseDuration("1.5s"), 1500);
+  assert.equal(parseDuration("5m"), 300_000);
+  assert.equal(parseDuration("2h"), 7_200_000);
+  assert.equal(parseDuration("2000"), 2000);
+  for (const text of ["", "1 s", "s", "-1s", "1d", "1e3", "1.s", "0x10"]) {
+    assert.throws(() => parseDuration(text), InvalidArgumentError, text);
+  }
+  const parse = durationOption(100, 60_000);
+  assert.equal(parse("1m"), 60_000);
+  assert.throws(() => parse("2m"), /from 100ms to 1m/);
+  assert.throws(() => parse("99"), InvalidArgumentError);
+  assert.equal(formatDuration(7_200_000), "2h");
+  assert.equal(formatDuration(90_000), "90s");
+  assert.equal(formatDuration(1500), "1500ms");
+});
+
+Deno.test("parseDuration() reads back what formatDuration() writes (property)", () => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 10 ** 12 }), (ms) => {
+    assert.equal(parseDuration(formatDuration(ms)), ms);
+  }));
 });
 
 Deno.test("parseTarget() reads [host] port as the original runner did", () => {

@@ -8,21 +8,31 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import { checkName, ComputeCloud, type FileObject } from "./cloud.ts";
-import { describe, exitStatus, Failure, openInput, print, readInput, writeTo } from "./cli_io.ts";
+import {
+  describe,
+  exitStatus,
+  Failure,
+  jobSummary,
+  openInput,
+  print,
+  readInput,
+  whileInterruptible,
+} from "./cli_io.ts";
+import { writeAtomically } from "./cli_output.ts";
 import { type Progress, progress } from "./progress.ts";
 import { addInspectionCommands, humanStatus } from "./cli_jobs.ts";
 import { addControlCommands, waitingFor } from "./cli_control.ts";
 import { parseHash } from "../protocol/hash.ts";
 import {
   defaultPort,
-  parseServer,
-  positiveInteger,
+  durationOption,
+  parseServerList,
   type SecurityFlags,
   securityFrom,
   securityOptions,
 } from "../cli/options.ts";
 import { isRunningState } from "../protocol/states.ts";
-import { clientWaitMsDefault, infoTimeoutMs } from "../limits.ts";
+import { clientWaitMsDefault, infoTimeoutMs, requestTimeoutMs } from "../limits.ts";
 
 export { exitStatus } from "./cli_io.ts";
 
@@ -109,19 +119,23 @@ async function withCloud(
   work: (cloud: ComputeCloud, options: GlobalOptions) => Promise<void>,
 ): Promise<void> {
   const options = command.optsWithGlobals() as GlobalOptions;
-  const { host, port } = parseServer(options.server);
-  await Deno.permissions.revoke({ name: "run" });
-  await Deno.permissions.revoke({ name: "ffi" });
   let cloud: ComputeCloud;
   try {
-    cloud = new ComputeCloud(host, port, securityFrom(options));
+    const [first, ...fallback] = parseServerList(options.server);
+    cloud = new ComputeCloud(first!.host, first!.port, {
+      ...securityFrom(options),
+      fallback,
+      requestTimeoutMs: Math.min(options.timeout, requestTimeoutMs),
+    });
   } catch (error) {
     console.error(`cloud client: ${(error as Error).message}`);
     Deno.exitCode = exitStatus.usage;
     return;
   }
+  await Deno.permissions.revoke({ name: "run" });
+  await Deno.permissions.revoke({ name: "ffi" });
   try {
-    await work(cloud, options);
+    await whileInterruptible(() => work(cloud, options));
   } catch (error) {
     const [status, message] = describe(error, options.server);
     console.error(`cloud client: ${message}`);
@@ -147,15 +161,15 @@ export function clientCommand(): Command {
       .description("talk to a ring: upload files, submit jobs, wait for and fetch results"),
   )
     .option(
-      "-s, --server <host:port>",
-      "a server of the ring",
+      "-s, --server <host:port,...>",
+      "servers of the ring, tried in order ($CLOUD_SERVER, same form)",
       Deno.env.get("CLOUD_SERVER") ?? `localhost:${defaultPort}`,
     )
     .option("--json", "print results as JSON")
     .option(
-      "-t, --timeout <ms>",
-      "give up waiting after this long",
-      positiveInteger,
+      "-t, --timeout <duration>",
+      "give up waiting after this long, connecting included (500ms, 10s, 5m, 2h; a plain number is ms)",
+      durationOption(1, 2_147_483_647),
       clientWaitMsDefault,
     );
 
@@ -253,23 +267,16 @@ export function clientCommand(): Command {
     .option("-o, --output <path>", "write to this file instead of stdout")
     .action((hash: string, options: { output?: string }, command: Command) =>
       withCloud(command, async (cloud, global) => {
-        const file = options.output
-          ? await Deno.open(options.output, { write: true, create: true, truncate: true })
-          : undefined;
-        await Deno.permissions.revoke({ name: "write" });
-        const target = file ?? Deno.stdout;
-        try {
-          await fetchTo(cloud.file(hash), (chunk) => writeTo(target, chunk), {
-            timeoutMs: global.timeout,
-            show: showProgress(global),
-            toStdout: !file,
-          });
-        } catch (error) {
-          await file?.truncate(0).catch(() => {});
-          throw error;
-        } finally {
-          file?.close();
+        const fetchOptions = { timeoutMs: global.timeout, show: showProgress(global) };
+        if (options.output === undefined) {
+          await Deno.permissions.revoke({ name: "write" });
+          await fetchTo(cloud.file(hash), print, { ...fetchOptions, toStdout: true });
+          return;
         }
+        await writeAtomically(
+          options.output,
+          (write) => fetchTo(cloud.file(hash), write, { ...fetchOptions, toStdout: false }).then(),
+        );
       })
     );
 
@@ -410,6 +417,7 @@ async function reportJob(job: FileObject, out: FileObject, global: GlobalOptions
       show: showProgress(global),
       toStdout: true,
     });
+    console.error(jobSummary(job.hash, out.hash, stderr));
     return;
   }
   const data = await out.get();

@@ -9,7 +9,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { parseHash } from "../protocol/hash.ts";
 import { CloudError } from "./errors.ts";
-import { exitStatus, Failure, print } from "./cli_io.ts";
+import { atInterrupt, exitStatus, Failure, print } from "./cli_io.ts";
 import type { WithCloud } from "./cli_jobs.ts";
 
 /** What `cancel` says of one job. */
@@ -26,18 +26,16 @@ export function detachedLine(hash: string): string {
 
 /**
  * Runs `wait` (the wait for job `hash`); Ctrl-C during it prints
- * {@linkcode detachedLine} on stderr and exits 130, leaving the job as it is.
+ * {@linkcode detachedLine} on stderr, leaving the job as it is, and the
+ * client's interrupt handler (`whileInterruptible` in cli_io.ts) restores the
+ * terminal and exits 130.
  */
 export async function waitingFor<T>(hash: string, wait: () => Promise<T>): Promise<T> {
-  const interrupted = () => {
-    console.error(`\n${detachedLine(hash)}`);
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", interrupted);
+  const forget = atInterrupt(() => console.error(`\n${detachedLine(hash)}`));
   try {
     return await wait();
   } finally {
-    Deno.removeSignalListener("SIGINT", interrupted);
+    forget();
   }
 }
 

@@ -28,6 +28,59 @@ export async function writeTo(
   while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
 }
 
+/**
+ * What a finished job's `add-job` adds on stderr: its hash and output's, then
+ * the last `maxLines` lines of its stderr (noting how many were left out).
+ */
+export function jobSummary(job: string, output: string, stderr: string, maxLines = 20): string {
+  const lines = stderr.trimEnd() === "" ? [] : stderr.trimEnd().split("\n");
+  const shown = lines.slice(-maxLines);
+  const skipped = lines.length - shown.length;
+  return [
+    `job ${job} done, output ${output}${lines.length === 0 ? ", no stderr" : ", stderr:"}`,
+    ...(skipped > 0 ? [`  … ${skipped} earlier line${skipped === 1 ? "" : "s"}`] : []),
+    ...shown.map((line) => `  ${line}`),
+  ].join("\n");
+}
+
+/** Clears a progress line and shows the cursor again on a terminal stderr (after Ctrl-C). */
+export function restoreTerminal(): void {
+  if (!Deno.stderr.isTerminal()) return;
+  Deno.stderr.writeSync(encoder.encode("\r\x1b[2K\x1b[?25h"));
+}
+
+const cleanups = new Set<() => void>();
+
+/** Runs `cleanup` if Ctrl-C comes while `whileInterruptible` runs; returns its undoer. */
+export function atInterrupt(cleanup: () => void): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/**
+ * Runs `work`; Ctrl-C (SIGINT) meanwhile runs the cleanups registered with
+ * {@linkcode atInterrupt}, restores the terminal and exits with status 130.
+ */
+export async function whileInterruptible<T>(work: () => Promise<T>): Promise<T> {
+  const interrupted = () => {
+    for (const cleanup of cleanups) {
+      try {
+        cleanup();
+      } catch {
+        // Leave nothing half done for one failing cleanup.
+      }
+    }
+    restoreTerminal();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
+  try {
+    return await work();
+  } finally {
+    Deno.removeSignalListener("SIGINT", interrupted);
+  }
+}
+
 /** Reads a path, or stdin for "-"; `what` names it in the error. */
 export async function readInput(path: string, what: string): Promise<Uint8Array> {
   if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());

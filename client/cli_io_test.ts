@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { ConnectionError } from "../protocol/connection.ts";
-import { cannotRead, describe, exitStatus, Failure, readInput, writeTo } from "./cli_io.ts";
+import {
+  cannotRead,
+  describe,
+  exitStatus,
+  Failure,
+  jobSummary,
+  readInput,
+  writeTo,
+} from "./cli_io.ts";
 import { CloudError } from "./errors.ts";
 
 Deno.test("describe() maps each kind of error to its exit status", () => {
@@ -61,4 +69,21 @@ Deno.test("writeTo() writes everything through short writes", async () => {
     },
   }, new Uint8Array([1, 2, 3, 4, 5]));
   assert.deepEqual(written, [1, 2, 3, 4, 5]);
+});
+
+Deno.test("jobSummary() names the job and its output, then the tail of its stderr", () => {
+  assert.equal(
+    jobSummary("0000000a", "0000000b", ""),
+    "job 0000000a done, output 0000000b, no stderr",
+  );
+  assert.equal(
+    jobSummary("0000000a", "0000000b", "warn 1\nwarn 2\n"),
+    "job 0000000a done, output 0000000b, stderr:\n  warn 1\n  warn 2",
+  );
+  const many = Array.from({ length: 25 }, (_, i) => `line ${i}`).join("\n");
+  const tail = jobSummary("0000000a", "0000000b", many, 20).split("\n");
+  assert.equal(tail.length, 22);
+  assert.equal(tail[1], "  … 5 earlier lines");
+  assert.equal(tail[2], "  line 5");
+  assert.equal(tail.at(-1), "  line 24");
 });

@@ -82,6 +82,7 @@ export class ComputeCloud {
         ? {}
         : { requestTimeoutMs: options.requestTimeoutMs }),
     });
+    for (const server of options.fallback ?? []) this.#servers.add(server.host, server.port);
   }
 
   /**

@@ -14,6 +14,8 @@ import { CloudError } from "./errors.ts";
 export interface CloudOptions {
   /** Idle connections kept open per server (concurrent requests open more). */
   readonly connections?: number;
+  /** More servers to fall back to, in order, when the first cannot be reached. */
+  readonly fallback?: readonly { readonly host: string; readonly port: number }[];
   /** Limit on each request's reply. */
   readonly requestTimeoutMs?: number;
   /** Chunk requests in flight per transfer of a large file (default `chunksInFlight`). */

@@ -16,7 +16,7 @@ import {
 } from "../protocol/connection.ts";
 import type { Reply, Request, ServerRecord } from "../protocol/message.ts";
 import { Ring, type RingMember } from "../protocol/ring.ts";
-import { clientIdleConnectionsMax } from "../limits.ts";
+import { clientIdleConnectionsMax, connectTimeoutMs } from "../limits.ts";
 import { CloudError } from "./errors.ts";
 
 /** Options of {@linkcode Servers}. */
@@ -59,6 +59,13 @@ export class Servers {
   get current(): string {
     const server = this.#servers[this.#current]!;
     return `${server.host}:${server.port}`;
+  }
+
+  /** Adds a server to fall back to (after those known), as `-s a:1,b:2` lists them. */
+  add(host: string, port: number): void {
+    if (!this.#servers.some((s) => s.host === host && s.port === port)) {
+      this.#servers.push({ host, port });
+    }
   }
 
   /** The ring as the last server table described it, if known. */
@@ -163,7 +170,10 @@ export class Servers {
     const { requestTimeoutMs, credential, tls } = this.#options;
     try {
       return await Connection.open(address.slice(0, colon), Number(address.slice(colon + 1)), {
-        ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
+        // A request's limit bounds its connecting too (`-t 500ms` does not wait the 3 s default).
+        ...(requestTimeoutMs
+          ? { requestTimeoutMs, connectTimeoutMs: Math.min(requestTimeoutMs, connectTimeoutMs) }
+          : {}),
         ...(credential ? { credential } : {}),
         ...(tls ? { tls } : {}),
       });

@@ -7,6 +7,7 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import {
+  durationOption,
   integerOption,
   parseTarget,
   securityFrom,
@@ -64,7 +65,7 @@ export function runnerCommand(): Command {
     .option(
       "--wall-ms <ms>",
       "wall-clock limit per job",
-      integerOption(100, 86_400_000),
+      durationOption(100, 86_400_000),
       limits.wallMs,
     )
     .option("--cpu-s <s>", "CPU-time limit per job", integerOption(1, 86_400), limits.cpuSeconds)

@@ -8,6 +8,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import {
   defaultPort,
+  durationOption,
   integerOption,
   logFormatOption,
   logLine,
@@ -195,7 +196,7 @@ export function serverCommand(): Command {
     .option(
       "--lease-ms <ms>",
       "how long a job stays handed out without a renewal from its runner (runners renew every third of it)",
-      integerOption(1000, 86_400_000),
+      durationOption(1000, 86_400_000),
       leaseMsDefault,
     )
     .option(
@@ -213,19 +214,19 @@ export function serverCommand(): Command {
     .option(
       "--idle-ms <ms>",
       "close connections idle this long",
-      integerOption(100, 86_400_000),
+      durationOption(100, 86_400_000),
       idleMs,
     )
     .option(
       "--handshake-ms <ms>",
       "with --auth-file: close connections not authenticated this long after they opened",
-      integerOption(100, 3_600_000),
+      durationOption(100, 3_600_000),
       authHandshakeMs,
     )
     .option(
       "--frame-read-ms <ms>",
       "close connections that stop in the middle of a frame this long",
-      integerOption(100, 3_600_000),
+      durationOption(100, 3_600_000),
       frameReadMs,
     )
     .option(

@@ -402,7 +402,11 @@ export class Membership {
       for (const server of servers) queue.push(memberId(server.host, server.port));
     }
     if (target && reached.size === 0) {
-      throw new Error(`Cannot join the ring: none of ${[...seeds].join(", ")} answers`);
+      // A ConnectionError: the process exits 3 (unreachable), as the runner and the client do.
+      throw new ConnectionError(
+        "connect",
+        `Cannot join the ring: none of ${[...seeds].join(", ")} answers`,
+      );
     }
     for (const id of this.alivePeers()) if (!reached.has(id)) this.#declareDead(id);
     if (this.#allocate) {

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runCloud, ServerProcess, startRunner } from "./harness.ts";
+import { runCloud, ServerProcess, startRunner, TestAuth } from "./harness.ts";
 
 async function stop(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -57,6 +57,7 @@ Deno.test({
       });
       assert.equal(job.code, 0, job.stderr);
       assert.equal(job.stdout, "{'a': 2, 'b': 1}\n");
+      assert.match(job.stderr, /^job [0-9a-f]{8} done, output [0-9a-f]{8}, no stderr\n$/);
 
       const detached = await runCloud([
         ...at,
@@ -96,7 +97,7 @@ Deno.test({
   },
 });
 
-Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runner too), 4 on a timeout", async () => {
+Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runner and a joining server too), 4 on a timeout", async () => {
   await using server = await ServerProcess.start();
   const at = ["client", "-s", server.id];
   const bad = await runCloud([...at, "get", "not-a-hash"]);
@@ -147,6 +148,17 @@ Deno.test("cloud client exits 2 on bad input, 3 when no server answers (the runn
   });
   assert.equal(runner.code, 3, runner.stderr);
   assert.match(runner.stderr, /Cannot connect to 127\.0\.0\.1/);
+  const data = await Deno.makeTempDir();
+  try {
+    const joining = await runCloud(["server", "0", "127.0.0.1", String(port), "--data", data], {
+      signal: AbortSignal.timeout(60_000),
+      role: null,
+    });
+    assert.equal(joining.code, 3, joining.stderr);
+    assert.match(joining.stderr, /Cannot join the ring: none of 127\.0\.0\.1:\d+ answers/);
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
 });
 
 Deno.test("cloud runner refuses a work directory another runner is using", async () => {
@@ -199,5 +211,122 @@ Deno.test("cloud client add-job refuses names holding ':' with one line, before 
     assert.equal(objects.objects, 0, "nothing was stored, not even the input file");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cloud client get -o never harms an existing file: unknown hash, Ctrl-C, server unreachable; a real fetch replaces it", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const target = `${directory}/keep.txt`;
+    const precious = new Uint8Array([0, 1, 2, 250, 10, 13, 99]);
+    await Deno.writeFile(target, precious);
+    const names = () => [...Deno.readDirSync(directory)].map((e) => e.name);
+    await using server = await ServerProcess.start();
+    const at = ["client", "-s", server.id];
+    const unknown = await runCloud([...at, "get", "deadbeef", "-o", target]);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.deepEqual(await Deno.readFile(target), precious);
+    assert.deepEqual(names(), ["keep.txt"]);
+    const added = await runCloud([...at, "add-string", "f", "fresh content"]);
+    assert.equal(added.code, 0, added.stderr);
+    const hash = added.stdout.trim();
+    await Deno.writeTextFile(`${directory}/new.txt`, "old content, longer than the new one");
+    const fetched = await runCloud([...at, "get", hash, "-o", `${directory}/new.txt`]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.equal(await Deno.readTextFile(`${directory}/new.txt`), "fresh content");
+    assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
+    // Ctrl-C while waiting for an output no runner will make: exit 130, target and directory as they were.
+    const pending = await runCloud([...at, "--json", "add-job", "p", "-", "p-out", "--detach"], {
+      stdin: new TextEncoder().encode("print(1)\n"),
+    });
+    const { output } = JSON.parse(pending.stdout) as { output: string };
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../main.ts", import.meta.url).pathname,
+        ...at,
+        "get",
+        output,
+        "-o",
+        target,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      env: { CLOUD_TOKEN_FILE: (await TestAuth.shared()).tokenFile("client") },
+    }).spawn();
+    try {
+      while (names().length < 3) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.match(names().sort()[0]!, /^\.keep\.txt\.cloud-[0-9a-f]{8}\.part$/);
+      // The SIGINT listener is in place before the temporary file is created.
+      child.kill("SIGINT");
+      assert.equal((await child.status).code, 130);
+    } finally {
+      await stop(child);
+    }
+    assert.deepEqual(await Deno.readFile(target), precious);
+    assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
+    const port = server.port;
+    await server.kill("SIGKILL");
+    const unreachable = await runCloud([
+      "client",
+      "-s",
+      `127.0.0.1:${port}`,
+      "get",
+      hash,
+      "-o",
+      target,
+    ]);
+    assert.equal(unreachable.code, 3, unreachable.stderr);
+    assert.deepEqual(await Deno.readFile(target), precious);
+    assert.deepEqual(names().sort(), ["keep.txt", "new.txt"]);
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("cloud client: -s and $CLOUD_SERVER take a list and fall back to the next server; -t bounds a silent server; usage errors exit 2", async () => {
+  await using server = await ServerProcess.start();
+  const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = dead.addr.port;
+  dead.close();
+  const listed = await runCloud([
+    "client",
+    "-s",
+    `127.0.0.1:${deadPort},${server.id}`,
+    "add-string",
+    "x",
+    "y",
+  ]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^[0-9a-f]{8}\n$/);
+  const fromEnvironment = await runCloud(["client", "get", listed.stdout.trim()], {
+    env: { CLOUD_SERVER: `127.0.0.1:${deadPort},${server.id}` },
+  });
+  assert.equal(fromEnvironment.code, 0, fromEnvironment.stderr);
+  assert.equal(fromEnvironment.stdout, "y");
+  const badPort = await runCloud(["client", "-s", "127.0.0.1:abc", "add-string", "x", "y"]);
+  assert.equal(badPort.code, 2);
+  assert.match(badPort.stderr, /invalid port in server "127\.0\.0\.1:abc"/);
+  const badDuration = await runCloud(["client", "-s", server.id, "-t", "1x", "wait", "12345678"]);
+  assert.equal(badDuration.code, 2);
+  assert.match(badDuration.stderr, /expected a duration such as 500ms/);
+  // A port that accepts connections and never answers: -t 1s gives up, long before the 30 s default.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  try {
+    const timedOut = await runCloud(
+      ["client", "-s", `127.0.0.1:${silent.addr.port}`, "-t", "1s", "add-string", "x", "y"],
+      { signal: AbortSignal.timeout(25_000), role: null },
+    );
+    assert.equal(timedOut.code, 4, timedOut.stderr);
+  } finally {
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
   }
 });
